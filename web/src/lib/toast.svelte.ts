@@ -1,0 +1,15 @@
+export interface Toast { id: number; text: string; kind: 'info' | 'error' | 'success' }
+let next = 1;
+class Toasts {
+  items = $state<Toast[]>([]);
+  show(text: string, kind: Toast['kind'] = 'info', ms = 4000) {
+    const id = next++;
+    this.items.push({ id, text, kind });
+    setTimeout(() => this.dismiss(id), ms);
+  }
+  dismiss(id: number) { this.items = this.items.filter((t) => t.id !== id); }
+}
+export const toasts = new Toasts();
+export function toastError(e: unknown) {
+  toasts.show(e instanceof Error ? e.message : String(e), 'error', 6000);
+}
