@@ -3,6 +3,7 @@
 export const css = `
 :host { all: initial; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 .root {
   --sb-accent: var(--accent, #4f46e5);
   --sb-accent-ink: #fff;

@@ -1,0 +1,89 @@
+// (1) A customer writes on /demo/widget; agent Alice sees it live, claims it
+// by opening it and replies with a template; the customer sees the reply and
+// Bob's unassigned list no longer shows the conversation.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, skipReason, uiLogin, customerWrites, ensureTemplate, item, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+
+let server, browser;
+before(async () => {
+  if (skipReason) return;
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('widget message → live in agent inbox → claim → template reply → customer sees it', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const base = server.url;
+  await ensureTemplate(base, 'greet', 'Hi {{contact.name}}, thanks for writing to us! How can I help?');
+  const customerName = `Olena ${uniq()}`;
+  const firstWords = `Hello, where is my order ${uniq()}?`;
+
+  const alice = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+  const bob = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  const customer = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+
+  await uiLogin(alice, base, 'alice@demo.test');
+  await uiLogin(bob, base, 'bob@demo.test');
+  await alice.click('[data-testid=tab-unassigned]');
+  await bob.click('[data-testid=tab-unassigned]');
+  await shot(alice, '01-agent-inbox-empty');
+
+  await customerWrites(customer, base, { name: customerName, email: 'olena@example.com', phone: '+380501112233' }, firstWords);
+  await shot(customer, '02-widget-customer');
+
+  // Live: both agents see it in "Unassigned" without reloading (the list's
+  // fallback poll is every 15 s, so 10 s proves the realtime path).
+  await item(alice, customerName).waitFor({ timeout: 10_000 });
+  await item(bob, customerName).waitFor({ timeout: 10_000 });
+  assert.match(await item(alice, customerName).innerText(), /where is my order/);
+  await shot(alice, '03-agent-new-conversation');
+
+  // Opening it claims it.
+  await item(alice, customerName).click();
+  await alice.locator('[data-testid=thread] [data-testid=message][data-kind=in]', { hasText: firstWords }).waitFor({ timeout: 10_000 });
+  await until(async () => (await alice.locator('[data-testid=thread-assignee]').innerText()).includes('Alice'), 'thread assigned to Alice');
+
+  // The server agrees that Alice has it.
+  const a = await apiLogin(base, 'alice@demo.test');
+  const convs = await apiCall(base, 'GET', `workspaces/${a.ws}/conversations?assignee=me`, a.token);
+  const conv = convs.data.find((c) => c.contact.name === customerName);
+  assert.ok(conv, 'conversation is assigned to Alice on the server');
+  assert.equal(conv.assignee_id, a.user.id);
+
+  // Template picker on "/": the variable is filled from the contact.
+  await alice.fill('[data-testid=composer-input]', '/gre');
+  await alice.locator('[data-testid=template-picker]').waitFor({ timeout: 5_000 });
+  await alice.keyboard.press('Enter');
+  const filled = await alice.inputValue('[data-testid=composer-input]');
+  assert.equal(filled, `Hi ${customerName}, thanks for writing to us! How can I help?`);
+  await alice.click('[data-testid=composer-send]');
+  await alice.locator('[data-testid=message][data-kind=out]', { hasText: `Hi ${customerName}` }).waitFor({ timeout: 10_000 });
+  await shot(alice, '04-agent-thread-replied');
+
+  // The customer sees the agent's reply live in the widget.
+  await customer.locator('[data-testid=sb-message][data-kind=out]', { hasText: `Hi ${customerName}, thanks for writing` }).waitFor({ timeout: 10_000 });
+  await shot(customer, '05-widget-reply');
+
+  // An internal note never reaches the customer.
+  await alice.click('[data-testid=mode-note]');
+  await alice.fill('[data-testid=composer-input]', 'Customer is a VIP, be nice');
+  await alice.click('[data-testid=composer-send]');
+  await alice.locator('[data-testid=message][data-kind=note]', { hasText: 'VIP' }).waitFor({ timeout: 10_000 });
+
+  // Bob's unassigned list drops it (live event, or the list's 15 s safety poll).
+  await item(bob, customerName).waitFor({ state: 'detached', timeout: 20_000 });
+  await shot(bob, '06-bob-unassigned-after-claim');
+
+  await customer.waitForTimeout(500);
+  assert.equal(await customer.locator('[data-testid=sb-message]', { hasText: 'VIP' }).count(), 0, 'notes are not shown to the customer');
+
+  // The customer's history survives a reload (visitor token kept in localStorage).
+  await customer.reload();
+  await customer.click('[data-testid=sb-launcher]');
+  await customer.locator('[data-testid=sb-message][data-kind=out]', { hasText: 'thanks for writing' }).waitFor({ timeout: 10_000 });
+  assert.equal(await customer.locator('[data-testid=sb-prechat-name]').isVisible(), false, 'no second pre-chat form');
+});
