@@ -1,0 +1,20 @@
+//! Switchboard's pure core: domain types, typed ids, events, access rules,
+//! validation and small pure algorithms (rate limiting, template rendering).
+//!
+//! Owns: the vocabulary every other crate speaks and every decision that can
+//! be made without IO. Must never: do IO, spawn tasks, read the clock or a
+//! random source (time and randomness come in as values), depend on another
+//! crate of this workspace.
+
+pub mod access;
+pub mod events;
+pub mod ids;
+pub mod model;
+pub mod rate_limit;
+pub mod template;
+pub mod time;
+pub mod validate;
+
+pub use ids::*;
+pub use model::*;
+pub use time::Timestamp;

@@ -1,0 +1,165 @@
+//! Persistence for Switchboard on sqlx: SQLite (the default, a file in the
+//! data directory) and PostgreSQL (`DATABASE_URL=postgres://…`).
+//!
+//! Owns: schemas and migrations for both backends, every SQL statement, the
+//! transaction boundaries (a write and the events it causes commit together)
+//! and SQLite's single batched writer.
+//!
+//! Must never: load a row by id without its workspace, decide routing or
+//! access policy (it applies `core::access::Viewer` as a filter, nothing
+//! more), talk HTTP, or publish to the bus (callers publish what it returns
+//! after the commit).
+//!
+//! The SQL is written once in `ops.rs` and compiled twice, against concrete
+//! `sqlx::Sqlite` and `sqlx::Postgres` types (see `sqlite.rs` and
+//! `postgres.rs`): both dialects accept `$n` parameters, `RETURNING` and
+//! `ON CONFLICT`, so one text serves both without sqlx's `Any` driver.
+
+mod error;
+pub mod model;
+mod postgres;
+mod sqlite;
+pub mod testing;
+
+pub use error::StoreError;
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use std::path::Path;
+use switchboard_core::access::Viewer;
+use switchboard_core::*;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store the server talks to: one of the two backends.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+            Store::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+/// Declares `Store` methods that forward to the backend of the same name.
+macro_rules! forward {
+    ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                pub async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                    dispatch!(self.$name($($arg),*))
+                }
+            )*
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database named by `database_url`, or a SQLite file in
+    /// `data_dir` when there is none, and applies pending migrations.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Store> {
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Store::Postgres(PgStore::connect(url).await?))
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                Ok(Store::Sqlite(SqliteStore::open(Path::new(path)).await?))
+            }
+            Some(other) => Err(StoreError::Config(format!(
+                "unsupported DATABASE_URL scheme (expected postgres:// or sqlite:): {}",
+                other.split(':').next().unwrap_or("")
+            ))),
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+                })?;
+                Ok(Store::Sqlite(SqliteStore::open(&data_dir.join("switchboard.db")).await?))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self.ping())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+forward! {
+    fn create_workspace(name: &str, signing_secret: &str, now: Timestamp) -> Workspace;
+    fn find_workspace_by_name(name: &str) -> Option<Workspace>;
+    fn get_workspace(id: WorkspaceId) -> Option<Workspace>;
+    fn workspace_signing_secret(id: WorkspaceId) -> Option<String>;
+    fn create_user(email: &str, name: &str, password_hash: &str, now: Timestamp) -> User;
+    fn set_password(user: UserId, password_hash: &str) -> ();
+    fn find_credentials(email: &str) -> Option<Credentials>;
+    fn get_user(id: UserId) -> Option<User>;
+    fn add_member(ws: WorkspaceId, user: UserId, role: Role, now: Timestamp) -> Member;
+    fn list_members(ws: WorkspaceId) -> Vec<Member>;
+    fn get_member(ws: WorkspaceId, user: UserId) -> Option<Member>;
+    fn update_member(ws: WorkspaceId, user: UserId, patch: MemberPatch) -> Member;
+    fn remove_member(ws: WorkspaceId, user: UserId, now: Timestamp) -> Written<()>;
+    fn user_workspaces(user: UserId) -> Vec<WorkspaceMembership>;
+    fn set_presence(ws: WorkspaceId, user: UserId, presence: Presence, now: Timestamp) -> Written<events::PresenceChange>;
+    fn viewer(ws: WorkspaceId, user: UserId) -> Option<Viewer>;
+    fn create_session(token_hash: &str, user: UserId, now: Timestamp, expires: Timestamp) -> ();
+    fn session_user(token_hash: &str, now: Timestamp) -> Option<UserId>;
+    fn delete_session(token_hash: &str) -> ();
+    fn create_api_token(ws: WorkspaceId, user: UserId, name: &str, token_hash: &str, now: Timestamp) -> ApiTokenId;
+    fn api_token_owner(token_hash: &str) -> Option<(WorkspaceId, UserId)>;
+    fn create_team(ws: WorkspaceId, name: &str, now: Timestamp) -> Team;
+    fn list_teams(ws: WorkspaceId) -> Vec<Team>;
+    fn get_team(ws: WorkspaceId, id: TeamId) -> Option<Team>;
+    fn rename_team(ws: WorkspaceId, id: TeamId, name: &str) -> Team;
+    fn delete_team(ws: WorkspaceId, id: TeamId) -> ();
+    fn set_team_member(ws: WorkspaceId, team: TeamId, user: UserId, capacity: i64, now: Timestamp) -> Written<Team>;
+    fn remove_team_member(ws: WorkspaceId, team: TeamId, user: UserId, now: Timestamp) -> Written<Team>;
+    fn create_inbox(ws: WorkspaceId, new: NewInbox, now: Timestamp) -> Inbox;
+    fn list_inboxes(ws: WorkspaceId) -> Vec<Inbox>;
+    fn get_inbox(ws: WorkspaceId, id: InboxId) -> Option<Inbox>;
+    fn update_inbox(ws: WorkspaceId, id: InboxId, patch: InboxPatch) -> Inbox;
+    fn delete_inbox(ws: WorkspaceId, id: InboxId) -> ();
+    fn find_inbox_by_website_token(token: &str) -> Option<Inbox>;
+    fn create_contact(ws: WorkspaceId, new: ContactFields, now: Timestamp) -> Contact;
+    fn get_contact(ws: WorkspaceId, id: ContactId) -> Option<Contact>;
+    fn update_contact(ws: WorkspaceId, id: ContactId, patch: ContactFields, now: Timestamp) -> Contact;
+    fn list_contacts(ws: WorkspaceId, query: Option<&str>, page: Page) -> Paged<Contact>;
+    fn find_contact_by_identifier(ws: WorkspaceId, identifier: &str) -> Option<Contact>;
+    fn list_conversations(viewer: &Viewer, filter: &ConversationFilter, page: Page) -> Paged<Conversation>;
+    fn get_conversation(ws: WorkspaceId, id: ConversationId) -> Option<Conversation>;
+    fn claim_conversation(ws: WorkspaceId, id: ConversationId, user: UserId, now: Timestamp) -> Claim;
+    fn update_conversation(ws: WorkspaceId, id: ConversationId, patch: ConversationPatch, actor: Option<UserId>, now: Timestamp) -> Written<Conversation>;
+    fn tag_conversation(ws: WorkspaceId, id: ConversationId, tag: &str, add: bool, now: Timestamp) -> Written<Conversation>;
+    fn receive_message(ws: WorkspaceId, inbound: InboundMessage, now: Timestamp) -> Received;
+    fn send_message(ws: WorkspaceId, id: ConversationId, outbound: OutboundMessage, now: Timestamp) -> Written<Message>;
+    fn list_messages(ws: WorkspaceId, id: ConversationId, page: Page) -> Paged<Message>;
+    fn contact_thread(ws: WorkspaceId, inbox: InboxId, contact: ContactId, limit: i64) -> Vec<Message>;
+    fn list_tags(ws: WorkspaceId) -> Vec<Tag>;
+    fn create_tag(ws: WorkspaceId, name: &str, color: &str) -> Tag;
+    fn delete_tag(ws: WorkspaceId, id: TagId) -> ();
+    fn list_templates(ws: WorkspaceId) -> Vec<Template>;
+    fn create_template(ws: WorkspaceId, name: &str, content: &str, now: Timestamp) -> Template;
+    fn update_template(ws: WorkspaceId, id: TemplateId, name: Option<&str>, content: Option<&str>) -> Template;
+    fn delete_template(ws: WorkspaceId, id: TemplateId) -> ();
+    fn count_events(ws: WorkspaceId) -> i64;
+}

@@ -1,0 +1,159 @@
+//! Inputs and outputs of store operations that are not domain entities.
+
+use switchboard_core::events::Event;
+use switchboard_core::*;
+
+/// The result of a write plus the events it committed; the caller publishes
+/// `events` to the bus once the write is acknowledged.
+#[derive(Debug, Clone)]
+pub struct Written<T> {
+    pub value: T,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemberPatch {
+    pub role: Option<Role>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInbox {
+    pub name: String,
+    pub channel: Channel,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub website_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InboxPatch {
+    pub name: Option<String>,
+    /// Keys to set; a `null` value removes the key. Keys not named keep
+    /// their value, so write-only secrets survive an edit of other fields.
+    pub config: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Contact card fields. On create, `None` leaves a field empty; on update,
+/// `None` keeps it, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFields {
+    pub name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub identifier: Option<String>,
+    /// Merged into the existing fields; a `null` value removes the key.
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Keyset pagination: `after` is the opaque position returned as
+/// `next_cursor` by the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+impl Page {
+    pub fn first(limit: i64) -> Self {
+        Page { after: None, limit }
+    }
+}
+
+/// A position in a list ordered by (`key` desc, `id` desc) — or ascending
+/// for message history, where `key` is unused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(self) -> String {
+        format!("{}.{}", self.key, self.id)
+    }
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (k, i) = s.split_once('.')?;
+        Some(Cursor { key: k.parse().ok()?, id: i.parse().ok()? })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssigneeFilter {
+    #[default]
+    Any,
+    Unassigned,
+    User(UserId),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub assignee: AssigneeFilter,
+    pub team: Option<TeamId>,
+    pub inbox: Option<InboxId>,
+    pub tag: Option<String>,
+    pub contact: Option<ContactId>,
+    /// Case-insensitive substring of the contact's name, email or phone.
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// This call assigned it.
+    Claimed(Written<Conversation>),
+    /// It was already assigned to the caller; nothing changed.
+    AlreadyYours(Conversation),
+    /// Someone else holds it.
+    Taken { assignee: UserId },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationPatch {
+    pub status: Option<ConversationStatus>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<Option<UserId>>,
+    pub team: Option<Option<TeamId>>,
+    pub snoozed_until: Option<Option<Timestamp>>,
+}
+
+/// A customer's message as an adapter parsed it.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub inbox_id: InboxId,
+    pub contact_id: ContactId,
+    pub content: String,
+    pub echo_id: Option<String>,
+    /// Unique per workspace; a second message with the same key is the
+    /// same message (webhook redelivery, widget resend).
+    pub dedup_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message: Message,
+    pub conversation: Conversation,
+    /// False when `dedup_key` matched an earlier message: nothing was written.
+    pub created: bool,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    pub kind: MessageKind,
+    pub content: String,
+    pub sender: Sender,
+    pub echo_id: Option<String>,
+    pub status: DeliveryStatus,
+}

@@ -1,0 +1,1529 @@
+// Every SQL statement of the store, written once.
+//
+// This file is `include!`d by `sqlite.rs` and `postgres.rs`, each of which
+// first defines `type Db` (the concrete sqlx database) and `type Conn` (its
+// connection). Statements use `$n` parameters, `RETURNING` and `ON CONFLICT`,
+// which both SQLite (≥ 3.35) and PostgreSQL accept. Functions take a
+// connection that the caller has put inside a transaction where needed.
+
+use crate::model::*;
+use crate::{Result, StoreError};
+use sqlx::{QueryBuilder, Row};
+use switchboard_core::access::Viewer;
+use switchboard_core::events::{Event, EventPayload, PresenceChange};
+use switchboard_core::*;
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp(ms)
+}
+
+fn corrupt(column: &str, value: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(
+        format!("unexpected value {value:?} in column {column}").into(),
+    ))
+}
+
+fn parse<T>(column: &str, value: String, f: impl Fn(&str) -> Option<T>) -> Result<T> {
+    f(&value).ok_or_else(|| corrupt(column, &value))
+}
+
+fn json_map(column: &str, text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(text).map_err(|_| corrupt(column, text))
+}
+
+fn to_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(map.clone()).to_string()
+}
+
+async fn insert_event(c: &mut Conn, event: &Event, now: Timestamp) -> Result<()> {
+    let payload = serde_json::to_string(event)
+        .map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))?;
+    sqlx::query("INSERT INTO events (workspace_id, kind, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(event.workspace_id.0)
+        .bind(event.payload.kind())
+        .bind(payload)
+        .bind(now.0)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+async fn record(c: &mut Conn, events: &[Event], now: Timestamp) -> Result<()> {
+    for e in events {
+        insert_event(c, e, now).await?;
+    }
+    Ok(())
+}
+
+pub async fn ping(c: &mut Conn) -> Result<()> {
+    sqlx::query("SELECT 1").execute(&mut *c).await?;
+    Ok(())
+}
+
+pub async fn count_events(c: &mut Conn, ws: WorkspaceId) -> Result<i64> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM events WHERE workspace_id = $1")
+        .bind(ws.0)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- workspaces
+
+fn workspace_row(r: &DbRow) -> Result<Workspace> {
+    Ok(Workspace {
+        id: WorkspaceId(r.try_get("id")?),
+        name: r.try_get("name")?,
+        created_at: ts(r.try_get("created_at")?),
+    })
+}
+
+pub async fn create_workspace(c: &mut Conn, name: &str, secret: &str, now: Timestamp) -> Result<Workspace> {
+    let r = sqlx::query(
+        "INSERT INTO workspaces (name, signing_secret, created_at) VALUES ($1, $2, $3)
+         RETURNING id, name, created_at",
+    )
+    .bind(name)
+    .bind(secret)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a workspace with this name exists"),
+        other => other,
+    })?;
+    workspace_row(&r)
+}
+
+pub async fn find_workspace_by_name(c: &mut Conn, name: &str) -> Result<Option<Workspace>> {
+    let r = sqlx::query("SELECT id, name, created_at FROM workspaces WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(workspace_row).transpose()
+}
+
+pub async fn get_workspace(c: &mut Conn, id: WorkspaceId) -> Result<Option<Workspace>> {
+    let r = sqlx::query("SELECT id, name, created_at FROM workspaces WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(workspace_row).transpose()
+}
+
+pub async fn workspace_signing_secret(c: &mut Conn, id: WorkspaceId) -> Result<Option<String>> {
+    let r = sqlx::query("SELECT signing_secret FROM workspaces WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(r.map(|r| r.try_get(0)).transpose()?)
+}
+
+// --------------------------------------------------------------------- users
+
+fn user_row(r: &DbRow) -> Result<User> {
+    Ok(User { id: UserId(r.try_get("id")?), email: r.try_get("email")?, name: r.try_get("name")? })
+}
+
+pub async fn create_user(c: &mut Conn, email: &str, name: &str, hash: &str, now: Timestamp) -> Result<User> {
+    let r = sqlx::query(
+        "INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4)
+         RETURNING id, email, name",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(hash)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a user with this email exists"),
+        other => other,
+    })?;
+    user_row(&r)
+}
+
+pub async fn set_password(c: &mut Conn, user: UserId, hash: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user.0)
+        .execute(&mut *c)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    // A new password ends every open session of that user.
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.0).execute(&mut *c).await?;
+    Ok(())
+}
+
+pub async fn find_credentials(c: &mut Conn, email: &str) -> Result<Option<Credentials>> {
+    let r = sqlx::query("SELECT id, email, name, password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(&mut *c)
+        .await?;
+    match r {
+        None => Ok(None),
+        Some(r) => Ok(Some(Credentials { user: user_row(&r)?, password_hash: r.try_get("password_hash")? })),
+    }
+}
+
+pub async fn get_user(c: &mut Conn, id: UserId) -> Result<Option<User>> {
+    let r = sqlx::query("SELECT id, email, name FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(user_row).transpose()
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.presence, m.presence_since
+     FROM memberships m JOIN users u ON u.id = m.user_id";
+
+fn member_row(r: &DbRow) -> Result<Member> {
+    Ok(Member {
+        id: UserId(r.try_get("id")?),
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: parse("role", r.try_get("role")?, Role::parse)?,
+        presence: parse("presence", r.try_get("presence")?, Presence::parse)?,
+        presence_since: ts(r.try_get("presence_since")?),
+    })
+}
+
+pub async fn add_member(c: &mut Conn, ws: WorkspaceId, user: UserId, role: Role, now: Timestamp) -> Result<Member> {
+    sqlx::query(
+        "INSERT INTO memberships (workspace_id, user_id, role, presence, presence_since, created_at)
+         VALUES ($1, $2, $3, 'offline', $4, $4)",
+    )
+    .bind(ws.0)
+    .bind(user.0)
+    .bind(role.as_str())
+    .bind(now.0)
+    .execute(&mut *c)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "this user is already a member"),
+        other => other,
+    })?;
+    get_member(c, ws, user).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn list_members(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Member>> {
+    let rows = sqlx::query(&format!("{MEMBER_SELECT} WHERE m.workspace_id = $1 ORDER BY u.name, u.id"))
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(member_row).collect()
+}
+
+pub async fn get_member(c: &mut Conn, ws: WorkspaceId, user: UserId) -> Result<Option<Member>> {
+    let r = sqlx::query(&format!("{MEMBER_SELECT} WHERE m.workspace_id = $1 AND m.user_id = $2"))
+        .bind(ws.0)
+        .bind(user.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(member_row).transpose()
+}
+
+pub async fn update_member(c: &mut Conn, ws: WorkspaceId, user: UserId, patch: &MemberPatch) -> Result<Member> {
+    if get_member(c, ws, user).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    if let Some(role) = patch.role {
+        sqlx::query("UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(ws.0)
+            .bind(user.0)
+            .execute(&mut *c)
+            .await?;
+    }
+    if let Some(name) = &patch.name {
+        sqlx::query("UPDATE users SET name = $1 WHERE id = $2").bind(name).bind(user.0).execute(&mut *c).await?;
+    }
+    get_member(c, ws, user).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn remove_member(c: &mut Conn, ws: WorkspaceId, user: UserId, now: Timestamp) -> Result<Written<()>> {
+    let gone = sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+        .bind(ws.0)
+        .bind(user.0)
+        .execute(&mut *c)
+        .await?;
+    if gone.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    for table in ["team_members", "api_tokens"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE workspace_id = $1 AND user_id = $2"))
+            .bind(ws.0)
+            .bind(user.0)
+            .execute(&mut *c)
+            .await?;
+    }
+    // Their unfinished conversations go back to the pool.
+    let ids: Vec<i64> = sqlx::query(
+        "UPDATE conversations SET assignee_id = NULL
+         WHERE workspace_id = $1 AND assignee_id = $2 AND status <> 'resolved' RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(user.0)
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<std::result::Result<_, _>>()?;
+    let mut events = vec![Event {
+        workspace_id: ws,
+        scope: None,
+        payload: EventPayload::MembershipChanged { user_id: user },
+    }];
+    for conv in fetch_conversations(c, ws, &ids).await? {
+        events.push(Event::conversation(ws, &conv, EventPayload::ConversationUpdated(Box::new(conv.clone()))));
+    }
+    record(c, &events, now).await?;
+    Ok(Written { value: (), events })
+}
+
+pub async fn user_workspaces(c: &mut Conn, user: UserId) -> Result<Vec<WorkspaceMembership>> {
+    let rows = sqlx::query(
+        "SELECT w.id, w.name, m.role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+         WHERE m.user_id = $1 ORDER BY w.name, w.id",
+    )
+    .bind(user.0)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(WorkspaceMembership {
+                id: WorkspaceId(r.try_get("id")?),
+                name: r.try_get("name")?,
+                role: parse("role", r.try_get("role")?, Role::parse)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn set_presence(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    user: UserId,
+    presence: Presence,
+    now: Timestamp,
+) -> Result<Written<PresenceChange>> {
+    // `presence_since` only moves when the status really changes, so "time
+    // in status" survives a client re-sending its current status.
+    let r = sqlx::query(
+        "UPDATE memberships
+            SET presence_since = CASE WHEN presence = $1 THEN presence_since ELSE $2 END,
+                presence = $1
+          WHERE workspace_id = $3 AND user_id = $4
+          RETURNING presence_since",
+    )
+    .bind(presence.as_str())
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(user.0)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let change = PresenceChange { user_id: user, status: presence, since: ts(r.try_get(0)?) };
+    let events = vec![Event { workspace_id: ws, scope: None, payload: EventPayload::PresenceUpdated(change.clone()) }];
+    record(c, &events, now).await?;
+    Ok(Written { value: change, events })
+}
+
+pub async fn viewer(c: &mut Conn, ws: WorkspaceId, user: UserId) -> Result<Option<Viewer>> {
+    let role = sqlx::query("SELECT role FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+        .bind(ws.0)
+        .bind(user.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    let Some(role) = role else { return Ok(None) };
+    let role = parse("role", role.try_get(0)?, Role::parse)?;
+    let team_ids = sqlx::query("SELECT team_id FROM team_members WHERE workspace_id = $1 AND user_id = $2 ORDER BY team_id")
+        .bind(ws.0)
+        .bind(user.0)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0).map(TeamId))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Some(Viewer { workspace_id: ws, user_id: user, role, team_ids }))
+}
+
+// ------------------------------------------------------------ sessions/tokens
+
+pub async fn create_session(c: &mut Conn, hash: &str, user: UserId, now: Timestamp, expires: Timestamp) -> Result<()> {
+    // Expired sessions are swept on every login, so the table stays small.
+    sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now.0).execute(&mut *c).await?;
+    sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash)
+        .bind(user.0)
+        .bind(now.0)
+        .bind(expires.0)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn session_user(c: &mut Conn, hash: &str, now: Timestamp) -> Result<Option<UserId>> {
+    let r = sqlx::query("SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+        .bind(hash)
+        .bind(now.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(r.map(|r| r.try_get(0).map(UserId)).transpose()?)
+}
+
+pub async fn delete_session(c: &mut Conn, hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(hash).execute(&mut *c).await?;
+    Ok(())
+}
+
+pub async fn create_api_token(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    user: UserId,
+    name: &str,
+    hash: &str,
+    now: Timestamp,
+) -> Result<ApiTokenId> {
+    let r = sqlx::query(
+        "INSERT INTO api_tokens (workspace_id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(user.0)
+    .bind(name)
+    .bind(hash)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(ApiTokenId(r.try_get(0)?))
+}
+
+pub async fn api_token_owner(c: &mut Conn, hash: &str) -> Result<Option<(WorkspaceId, UserId)>> {
+    let r = sqlx::query("SELECT workspace_id, user_id FROM api_tokens WHERE token_hash = $1")
+        .bind(hash)
+        .fetch_optional(&mut *c)
+        .await?;
+    match r {
+        None => Ok(None),
+        Some(r) => Ok(Some((WorkspaceId(r.try_get(0)?), UserId(r.try_get(1)?)))),
+    }
+}
+
+// --------------------------------------------------------------------- teams
+
+pub async fn get_team(c: &mut Conn, ws: WorkspaceId, id: TeamId) -> Result<Option<Team>> {
+    let r = sqlx::query("SELECT id, name, created_at FROM teams WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    let Some(r) = r else { return Ok(None) };
+    let members = sqlx::query("SELECT user_id, capacity FROM team_members WHERE team_id = $1 ORDER BY user_id")
+        .bind(id.0)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|m| Ok(TeamMember { user_id: UserId(m.try_get(0)?), capacity: m.try_get(1)? }))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Team { id: TeamId(r.try_get("id")?), name: r.try_get("name")?, members, created_at: ts(r.try_get("created_at")?) }))
+}
+
+pub async fn list_teams(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Team>> {
+    let teams = sqlx::query("SELECT id, name, created_at FROM teams WHERE workspace_id = $1 ORDER BY name, id")
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    let members = sqlx::query(
+        "SELECT tm.team_id, tm.user_id, tm.capacity FROM team_members tm
+         WHERE tm.workspace_id = $1 ORDER BY tm.team_id, tm.user_id",
+    )
+    .bind(ws.0)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(teams.len());
+    for t in &teams {
+        let id: i64 = t.try_get("id")?;
+        let mut list = Vec::new();
+        for m in &members {
+            if m.try_get::<i64, _>(0)? == id {
+                list.push(TeamMember { user_id: UserId(m.try_get(1)?), capacity: m.try_get(2)? });
+            }
+        }
+        out.push(Team { id: TeamId(id), name: t.try_get("name")?, members: list, created_at: ts(t.try_get("created_at")?) });
+    }
+    Ok(out)
+}
+
+fn team_name_taken(e: sqlx::Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a team with this name exists"),
+        other => other,
+    }
+}
+
+pub async fn create_team(c: &mut Conn, ws: WorkspaceId, name: &str, now: Timestamp) -> Result<Team> {
+    let r = sqlx::query("INSERT INTO teams (workspace_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+        .bind(ws.0)
+        .bind(name)
+        .bind(now.0)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(team_name_taken)?;
+    get_team(c, ws, TeamId(r.try_get(0)?)).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn rename_team(c: &mut Conn, ws: WorkspaceId, id: TeamId, name: &str) -> Result<Team> {
+    let done = sqlx::query("UPDATE teams SET name = $1 WHERE workspace_id = $2 AND id = $3")
+        .bind(name)
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await
+        .map_err(team_name_taken)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get_team(c, ws, id).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn delete_team(c: &mut Conn, ws: WorkspaceId, id: TeamId) -> Result<()> {
+    sqlx::query("UPDATE conversations SET team_id = NULL WHERE workspace_id = $1 AND team_id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND workspace_id = $2")
+        .bind(id.0)
+        .bind(ws.0)
+        .execute(&mut *c)
+        .await?;
+    let done = sqlx::query("DELETE FROM teams WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+async fn is_member(c: &mut Conn, ws: WorkspaceId, user: UserId) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM memberships WHERE workspace_id = $1 AND user_id = $2")
+        .bind(ws.0)
+        .bind(user.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some())
+}
+
+pub async fn set_team_member(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    team: TeamId,
+    user: UserId,
+    capacity: i64,
+    now: Timestamp,
+) -> Result<Written<Team>> {
+    if get_team(c, ws, team).await?.is_none() || !is_member(c, ws, user).await? {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO team_members (team_id, user_id, workspace_id, capacity) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (team_id, user_id) DO UPDATE SET capacity = excluded.capacity",
+    )
+    .bind(team.0)
+    .bind(user.0)
+    .bind(ws.0)
+    .bind(capacity)
+    .execute(&mut *c)
+    .await?;
+    let events = vec![Event { workspace_id: ws, scope: None, payload: EventPayload::MembershipChanged { user_id: user } }];
+    record(c, &events, now).await?;
+    Ok(Written { value: get_team(c, ws, team).await?.ok_or(StoreError::NotFound)?, events })
+}
+
+pub async fn remove_team_member(c: &mut Conn, ws: WorkspaceId, team: TeamId, user: UserId, now: Timestamp) -> Result<Written<Team>> {
+    let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 AND workspace_id = $3")
+        .bind(team.0)
+        .bind(user.0)
+        .bind(ws.0)
+        .execute(&mut *c)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let events = vec![Event { workspace_id: ws, scope: None, payload: EventPayload::MembershipChanged { user_id: user } }];
+    record(c, &events, now).await?;
+    Ok(Written { value: get_team(c, ws, team).await?.ok_or(StoreError::NotFound)?, events })
+}
+
+// ------------------------------------------------------------------- inboxes
+
+const INBOX_SELECT: &str = "SELECT id, workspace_id, name, channel, config, website_token, created_at FROM inboxes";
+
+fn inbox_row(r: &DbRow) -> Result<Inbox> {
+    Ok(Inbox {
+        id: InboxId(r.try_get("id")?),
+        workspace_id: WorkspaceId(r.try_get("workspace_id")?),
+        name: r.try_get("name")?,
+        channel: parse("channel", r.try_get("channel")?, Channel::parse)?,
+        config: json_map("config", &r.try_get::<String, _>("config")?)?,
+        website_token: r.try_get("website_token")?,
+        created_at: ts(r.try_get("created_at")?),
+    })
+}
+
+pub async fn create_inbox(c: &mut Conn, ws: WorkspaceId, new: &NewInbox, now: Timestamp) -> Result<Inbox> {
+    let r = sqlx::query(
+        "INSERT INTO inboxes (workspace_id, name, channel, config, website_token, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(&new.name)
+    .bind(new.channel.as_str())
+    .bind(to_json(&new.config))
+    .bind(&new.website_token)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await?;
+    get_inbox(c, ws, InboxId(r.try_get(0)?)).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn list_inboxes(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Inbox>> {
+    let rows = sqlx::query(&format!("{INBOX_SELECT} WHERE workspace_id = $1 ORDER BY name, id"))
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(inbox_row).collect()
+}
+
+pub async fn get_inbox(c: &mut Conn, ws: WorkspaceId, id: InboxId) -> Result<Option<Inbox>> {
+    let r = sqlx::query(&format!("{INBOX_SELECT} WHERE workspace_id = $1 AND id = $2"))
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(inbox_row).transpose()
+}
+
+pub async fn update_inbox(c: &mut Conn, ws: WorkspaceId, id: InboxId, patch: &InboxPatch) -> Result<Inbox> {
+    let mut inbox = get_inbox(c, ws, id).await?.ok_or(StoreError::NotFound)?;
+    if let Some(name) = &patch.name {
+        inbox.name = name.clone();
+    }
+    if let Some(changes) = &patch.config {
+        for (k, v) in changes {
+            if v.is_null() {
+                inbox.config.remove(k);
+            } else {
+                inbox.config.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    sqlx::query("UPDATE inboxes SET name = $1, config = $2 WHERE workspace_id = $3 AND id = $4")
+        .bind(&inbox.name)
+        .bind(to_json(&inbox.config))
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    Ok(inbox)
+}
+
+pub async fn delete_inbox(c: &mut Conn, ws: WorkspaceId, id: InboxId) -> Result<()> {
+    if get_inbox(c, ws, id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let used = sqlx::query("SELECT 1 FROM conversations WHERE workspace_id = $1 AND inbox_id = $2 LIMIT 1")
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    if used.is_some() {
+        return Err(StoreError::conflict(
+            "inbox_has_conversations",
+            "this inbox has conversations; it cannot be deleted",
+        ));
+    }
+    sqlx::query("DELETE FROM inboxes WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_inbox_by_website_token(c: &mut Conn, token: &str) -> Result<Option<Inbox>> {
+    let r = sqlx::query(&format!("{INBOX_SELECT} WHERE website_token = $1"))
+        .bind(token)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(inbox_row).transpose()
+}
+
+// ------------------------------------------------------------------ contacts
+
+const CONTACT_SELECT: &str =
+    "SELECT id, name, email, phone, custom_fields, created_at, updated_at FROM contacts";
+
+fn contact_row(r: &DbRow) -> Result<Contact> {
+    let fields = json_map("custom_fields", &r.try_get::<String, _>("custom_fields")?)?;
+    Ok(Contact {
+        id: ContactId(r.try_get("id")?),
+        name: r.try_get("name")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        custom_fields: fields.into_iter().collect(),
+        created_at: ts(r.try_get("created_at")?),
+        updated_at: ts(r.try_get("updated_at")?),
+    })
+}
+
+fn search_text(name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> String {
+    [name, email, phone].iter().flatten().map(|s| s.to_lowercase()).collect::<Vec<_>>().join(" ")
+}
+
+pub async fn create_contact(c: &mut Conn, ws: WorkspaceId, new: &ContactFields, now: Timestamp) -> Result<Contact> {
+    let name = new.name.clone().flatten();
+    let email = new.email.clone().flatten();
+    let phone = new.phone.clone().flatten();
+    let fields: serde_json::Map<_, _> = new
+        .custom_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    let r = sqlx::query(
+        "INSERT INTO contacts (workspace_id, name, email, phone, identifier, search_text, custom_fields, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(&name)
+    .bind(&email)
+    .bind(&phone)
+    .bind(&new.identifier)
+    .bind(search_text(name.as_deref(), email.as_deref(), phone.as_deref()))
+    .bind(to_json(&fields))
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await?;
+    get_contact(c, ws, ContactId(r.try_get(0)?)).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn get_contact(c: &mut Conn, ws: WorkspaceId, id: ContactId) -> Result<Option<Contact>> {
+    let r = sqlx::query(&format!("{CONTACT_SELECT} WHERE workspace_id = $1 AND id = $2"))
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(contact_row).transpose()
+}
+
+pub async fn find_contact_by_identifier(c: &mut Conn, ws: WorkspaceId, identifier: &str) -> Result<Option<Contact>> {
+    let r = sqlx::query(&format!("{CONTACT_SELECT} WHERE workspace_id = $1 AND identifier = $2"))
+        .bind(ws.0)
+        .bind(identifier)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(contact_row).transpose()
+}
+
+pub async fn update_contact(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: ContactId,
+    patch: &ContactFields,
+    now: Timestamp,
+) -> Result<Contact> {
+    let mut contact = get_contact(c, ws, id).await?.ok_or(StoreError::NotFound)?;
+    if let Some(v) = &patch.name {
+        contact.name = v.clone();
+    }
+    if let Some(v) = &patch.email {
+        contact.email = v.clone();
+    }
+    if let Some(v) = &patch.phone {
+        contact.phone = v.clone();
+    }
+    if let Some(changes) = &patch.custom_fields {
+        for (k, v) in changes {
+            if v.is_null() {
+                contact.custom_fields.remove(k);
+            } else {
+                contact.custom_fields.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let fields: serde_json::Map<_, _> = contact.custom_fields.clone().into_iter().collect();
+    sqlx::query(
+        "UPDATE contacts SET name = $1, email = $2, phone = $3, search_text = $4, custom_fields = $5, updated_at = $6
+         WHERE workspace_id = $7 AND id = $8",
+    )
+    .bind(&contact.name)
+    .bind(&contact.email)
+    .bind(&contact.phone)
+    .bind(search_text(contact.name.as_deref(), contact.email.as_deref(), contact.phone.as_deref()))
+    .bind(to_json(&fields))
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(id.0)
+    .execute(&mut *c)
+    .await?;
+    if let Some(identifier) = &patch.identifier {
+        sqlx::query("UPDATE contacts SET identifier = $1 WHERE workspace_id = $2 AND id = $3")
+            .bind(identifier)
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?;
+    }
+    contact.updated_at = now;
+    Ok(contact)
+}
+
+/// `%`, `_` and `\` are literal in user searches.
+fn like_pattern(q: &str) -> String {
+    let mut p = String::from("%");
+    for ch in q.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+pub async fn list_contacts(c: &mut Conn, ws: WorkspaceId, query: Option<&str>, page: Page) -> Result<Paged<Contact>> {
+    let mut qb = QueryBuilder::<Db>::new(CONTACT_SELECT);
+    qb.push(" WHERE workspace_id = ").push_bind(ws.0);
+    if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+        qb.push(" AND search_text LIKE ").push_bind(like_pattern(q)).push(" ESCAPE '\\'");
+    }
+    if let Some(after) = page.after {
+        qb.push(" AND id < ").push_bind(after.id);
+    }
+    qb.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
+    let rows = qb.build().fetch_all(&mut *c).await?;
+    let mut items = rows.iter().map(contact_row).collect::<Result<Vec<_>>>()?;
+    let next = if items.len() as i64 > page.limit {
+        items.truncate(page.limit as usize);
+        items.last().map(|x| Cursor { key: 0, id: x.id.0 })
+    } else {
+        None
+    };
+    Ok(Paged { items, next })
+}
+
+// ------------------------------------------------------------- conversations
+
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, i.channel, c.status, c.priority, c.assignee_id, c.team_id,
+        c.last_activity_at, c.created_at, c.waiting_since, c.snoozed_until, c.first_reply_at, c.resolved_at,
+        ct.id AS contact_id, ct.name AS contact_name, ct.email AS contact_email, ct.phone AS contact_phone,
+        ct.custom_fields AS contact_custom_fields, ct.created_at AS contact_created_at, ct.updated_at AS contact_updated_at,
+        m.id AS m_id, m.kind AS m_kind, m.content AS m_content, m.sender_type AS m_sender_type,
+        m.sender_id AS m_sender_id, m.sender_name AS m_sender_name, m.status AS m_status,
+        m.failure_reason AS m_failure_reason, m.echo_id AS m_echo_id, m.created_at AS m_created_at
+   FROM conversations c
+   JOIN inboxes i ON i.id = c.inbox_id
+   JOIN contacts ct ON ct.id = c.contact_id
+   LEFT JOIN messages m ON m.id = c.last_message_id";
+
+fn opt_ts(r: &DbRow, col: &str) -> Result<Option<Timestamp>> {
+    Ok(r.try_get::<Option<i64>, _>(col)?.map(ts))
+}
+
+fn conversation_row(r: &DbRow) -> Result<Conversation> {
+    let id = ConversationId(r.try_get("id")?);
+    let last_message = match r.try_get::<Option<i64>, _>("m_id")? {
+        None => None,
+        Some(mid) => Some(Message {
+            id: MessageId(mid),
+            conversation_id: id,
+            kind: parse("kind", r.try_get("m_kind")?, MessageKind::parse)?,
+            content: r.try_get("m_content")?,
+            sender: Sender {
+                kind: parse("sender_type", r.try_get("m_sender_type")?, SenderType::parse)?,
+                id: r.try_get("m_sender_id")?,
+                name: r.try_get("m_sender_name")?,
+            },
+            status: parse("status", r.try_get("m_status")?, DeliveryStatus::parse)?,
+            failure_reason: r.try_get("m_failure_reason")?,
+            echo_id: r.try_get("m_echo_id")?,
+            created_at: ts(r.try_get("m_created_at")?),
+        }),
+    };
+    let fields = json_map("custom_fields", &r.try_get::<String, _>("contact_custom_fields")?)?;
+    Ok(Conversation {
+        id,
+        inbox_id: InboxId(r.try_get("inbox_id")?),
+        channel: parse("channel", r.try_get("channel")?, Channel::parse)?,
+        contact: Contact {
+            id: ContactId(r.try_get("contact_id")?),
+            name: r.try_get("contact_name")?,
+            email: r.try_get("contact_email")?,
+            phone: r.try_get("contact_phone")?,
+            custom_fields: fields.into_iter().collect(),
+            created_at: ts(r.try_get("contact_created_at")?),
+            updated_at: ts(r.try_get("contact_updated_at")?),
+        },
+        status: parse("status", r.try_get("status")?, ConversationStatus::parse)?,
+        priority: parse("priority", r.try_get("priority")?, Priority::parse)?,
+        assignee_id: r.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+        team_id: r.try_get::<Option<i64>, _>("team_id")?.map(TeamId),
+        tags: Vec::new(),
+        last_message,
+        last_activity_at: ts(r.try_get("last_activity_at")?),
+        created_at: ts(r.try_get("created_at")?),
+        waiting_since: opt_ts(r, "waiting_since")?,
+        snoozed_until: opt_ts(r, "snoozed_until")?,
+        first_reply_at: opt_ts(r, "first_reply_at")?,
+        resolved_at: opt_ts(r, "resolved_at")?,
+    })
+}
+
+async fn attach_tags(c: &mut Conn, conversations: &mut [Conversation]) -> Result<()> {
+    if conversations.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT x.conversation_id, t.name FROM conversation_tags x JOIN tags t ON t.id = x.tag_id WHERE x.conversation_id IN (",
+    );
+    let mut ids = qb.separated(", ");
+    for conv in conversations.iter() {
+        ids.push_bind(conv.id.0);
+    }
+    qb.push(") ORDER BY t.name");
+    let rows = qb.build().fetch_all(&mut *c).await?;
+    for r in &rows {
+        let cid: i64 = r.try_get(0)?;
+        let name: String = r.try_get(1)?;
+        if let Some(conv) = conversations.iter_mut().find(|x| x.id.0 == cid) {
+            conv.tags.push(name);
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_conversations(c: &mut Conn, ws: WorkspaceId, ids: &[i64]) -> Result<Vec<Conversation>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Db>::new(CONVERSATION_SELECT);
+    qb.push(" WHERE c.workspace_id = ").push_bind(ws.0).push(" AND c.id IN (");
+    let mut sep = qb.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    qb.push(") ORDER BY c.id");
+    let rows = qb.build().fetch_all(&mut *c).await?;
+    let mut list = rows.iter().map(conversation_row).collect::<Result<Vec<_>>>()?;
+    attach_tags(c, &mut list).await?;
+    Ok(list)
+}
+
+pub async fn get_conversation(c: &mut Conn, ws: WorkspaceId, id: ConversationId) -> Result<Option<Conversation>> {
+    Ok(fetch_conversations(c, ws, &[id.0]).await?.pop())
+}
+
+async fn must_conversation(c: &mut Conn, ws: WorkspaceId, id: ConversationId) -> Result<Conversation> {
+    get_conversation(c, ws, id).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn list_conversations(c: &mut Conn, viewer: &Viewer, f: &ConversationFilter, page: Page) -> Result<Paged<Conversation>> {
+    let ws = viewer.workspace_id;
+    let mut qb = QueryBuilder::<Db>::new(CONVERSATION_SELECT);
+    qb.push(" WHERE c.workspace_id = ").push_bind(ws.0);
+    if !viewer.sees_all() {
+        // The SQL form of `Viewer::can_see`.
+        qb.push(" AND (c.assignee_id = ")
+            .push_bind(viewer.user_id.0)
+            .push(" OR c.team_id IS NULL OR c.team_id IN (SELECT team_id FROM team_members WHERE workspace_id = ")
+            .push_bind(ws.0)
+            .push(" AND user_id = ")
+            .push_bind(viewer.user_id.0)
+            .push("))");
+    }
+    if let Some(s) = f.status {
+        qb.push(" AND c.status = ").push_bind(s.as_str());
+    }
+    match f.assignee {
+        AssigneeFilter::Any => {}
+        AssigneeFilter::Unassigned => {
+            qb.push(" AND c.assignee_id IS NULL");
+        }
+        AssigneeFilter::User(u) => {
+            qb.push(" AND c.assignee_id = ").push_bind(u.0);
+        }
+    }
+    if let Some(t) = f.team {
+        qb.push(" AND c.team_id = ").push_bind(t.0);
+    }
+    if let Some(i) = f.inbox {
+        qb.push(" AND c.inbox_id = ").push_bind(i.0);
+    }
+    if let Some(contact) = f.contact {
+        qb.push(" AND c.contact_id = ").push_bind(contact.0);
+    }
+    if let Some(tag) = &f.tag {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM conversation_tags x JOIN tags t ON t.id = x.tag_id
+                          WHERE x.conversation_id = c.id AND t.name = ",
+        )
+        .push_bind(tag.clone())
+        .push(")");
+    }
+    if let Some(q) = f.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        qb.push(" AND ct.search_text LIKE ").push_bind(like_pattern(q)).push(" ESCAPE '\\'");
+    }
+    if let Some(after) = page.after {
+        qb.push(" AND (c.last_activity_at < ")
+            .push_bind(after.key)
+            .push(" OR (c.last_activity_at = ")
+            .push_bind(after.key)
+            .push(" AND c.id < ")
+            .push_bind(after.id)
+            .push("))");
+    }
+    qb.push(" ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ").push_bind(page.limit + 1);
+    let rows = qb.build().fetch_all(&mut *c).await?;
+    let mut items = rows.iter().map(conversation_row).collect::<Result<Vec<_>>>()?;
+    let next = if items.len() as i64 > page.limit {
+        items.truncate(page.limit as usize);
+        items.last().map(|x| Cursor { key: x.last_activity_at.0, id: x.id.0 })
+    } else {
+        None
+    };
+    attach_tags(c, &mut items).await?;
+    Ok(Paged { items, next })
+}
+
+pub async fn claim_conversation(c: &mut Conn, ws: WorkspaceId, id: ConversationId, user: UserId, now: Timestamp) -> Result<Claim> {
+    // The `assignee_id IS NULL` guard makes the claim a compare-and-set: of
+    // concurrent claimers exactly one sees a changed row.
+    let done = sqlx::query(
+        "UPDATE conversations SET assignee_id = $1 WHERE workspace_id = $2 AND id = $3 AND assignee_id IS NULL",
+    )
+    .bind(user.0)
+    .bind(ws.0)
+    .bind(id.0)
+    .execute(&mut *c)
+    .await?;
+    let conv = must_conversation(c, ws, id).await?;
+    if done.rows_affected() == 1 {
+        let events = vec![Event::conversation(ws, &conv, EventPayload::ConversationUpdated(Box::new(conv.clone())))];
+        record(c, &events, now).await?;
+        return Ok(Claim::Claimed(Written { value: conv, events }));
+    }
+    match conv.assignee_id {
+        Some(holder) if holder == user => Ok(Claim::AlreadyYours(conv)),
+        Some(holder) => Ok(Claim::Taken { assignee: holder }),
+        // Unreachable in a serialized transaction; answer as a lost race.
+        None => Err(StoreError::conflict("already_assigned", "the conversation changed, try again")),
+    }
+}
+
+pub async fn update_conversation(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: ConversationId,
+    patch: &ConversationPatch,
+    now: Timestamp,
+) -> Result<Written<Conversation>> {
+    let before = must_conversation(c, ws, id).await?;
+    if let Some(Some(user)) = patch.assignee {
+        if !is_member(c, ws, user).await? {
+            return Err(StoreError::Invalid("assignee_id is not a member of this workspace".into()));
+        }
+    }
+    if let Some(Some(team)) = patch.team {
+        if get_team(c, ws, team).await?.is_none() {
+            return Err(StoreError::Invalid("team_id is not a team of this workspace".into()));
+        }
+    }
+    let status = patch.status.unwrap_or(before.status);
+    let mut snoozed_until = match patch.snoozed_until {
+        Some(v) => v,
+        None => before.snoozed_until,
+    };
+    if status != ConversationStatus::Snoozed {
+        snoozed_until = None;
+    }
+    let resolved_at = match (before.status, status) {
+        (s, ConversationStatus::Resolved) if s != ConversationStatus::Resolved => Some(now),
+        (_, ConversationStatus::Resolved) => before.resolved_at,
+        _ => None,
+    };
+    // A resolved conversation is not waiting for anyone.
+    let waiting_since = if status == ConversationStatus::Resolved { None } else { before.waiting_since };
+    let assignee = patch.assignee.unwrap_or(before.assignee_id);
+    let team = patch.team.unwrap_or(before.team_id);
+    let priority = patch.priority.unwrap_or(before.priority);
+    sqlx::query(
+        "UPDATE conversations SET status = $1, priority = $2, assignee_id = $3, team_id = $4,
+                snoozed_until = $5, resolved_at = $6, waiting_since = $7, last_activity_at = $8
+          WHERE workspace_id = $9 AND id = $10",
+    )
+    .bind(status.as_str())
+    .bind(priority.as_str())
+    .bind(assignee.map(|u| u.0))
+    .bind(team.map(|t| t.0))
+    .bind(snoozed_until.map(|t| t.0))
+    .bind(resolved_at.map(|t| t.0))
+    .bind(waiting_since.map(|t| t.0))
+    .bind(now.0.max(before.last_activity_at.0))
+    .bind(ws.0)
+    .bind(id.0)
+    .execute(&mut *c)
+    .await?;
+    let conv = must_conversation(c, ws, id).await?;
+    // Both the old and the new audience hear about a transfer: the event
+    // carries the new scope, so also tell the old one with the old scope.
+    let mut events = vec![Event::conversation(ws, &conv, EventPayload::ConversationUpdated(Box::new(conv.clone())))];
+    if before.team_id != conv.team_id || before.assignee_id != conv.assignee_id {
+        events.push(Event::conversation(ws, &before, EventPayload::ConversationUpdated(Box::new(conv.clone()))));
+    }
+    record(c, &events, now).await?;
+    Ok(Written { value: conv, events })
+}
+
+async fn tag_id(c: &mut Conn, ws: WorkspaceId, name: &str, create: bool) -> Result<Option<i64>> {
+    let found = sqlx::query("SELECT id FROM tags WHERE workspace_id = $1 AND name = $2")
+        .bind(ws.0)
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?;
+    if let Some(r) = found {
+        return Ok(Some(r.try_get(0)?));
+    }
+    if !create {
+        return Ok(None);
+    }
+    let r = sqlx::query("INSERT INTO tags (workspace_id, name, color) VALUES ($1, $2, $3) RETURNING id")
+        .bind(ws.0)
+        .bind(name)
+        .bind(DEFAULT_TAG_COLOR)
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(Some(r.try_get(0)?))
+}
+
+pub const DEFAULT_TAG_COLOR: &str = "#64748b";
+
+pub async fn tag_conversation(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: ConversationId,
+    tag: &str,
+    add: bool,
+    now: Timestamp,
+) -> Result<Written<Conversation>> {
+    must_conversation(c, ws, id).await?;
+    let tid = tag_id(c, ws, tag, add).await?;
+    match (tid, add) {
+        (Some(t), true) => {
+            sqlx::query("INSERT INTO conversation_tags (conversation_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id.0)
+                .bind(t)
+                .execute(&mut *c)
+                .await?;
+        }
+        (Some(t), false) => {
+            let done = sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1 AND tag_id = $2")
+                .bind(id.0)
+                .bind(t)
+                .execute(&mut *c)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        (None, _) => return Err(StoreError::NotFound),
+    }
+    let conv = must_conversation(c, ws, id).await?;
+    let events = vec![Event::conversation(ws, &conv, EventPayload::ConversationUpdated(Box::new(conv.clone())))];
+    record(c, &events, now).await?;
+    Ok(Written { value: conv, events })
+}
+
+// ------------------------------------------------------------------ messages
+
+const MESSAGE_SELECT: &str = "SELECT id, conversation_id, kind, content, sender_type, sender_id, sender_name,
+        status, failure_reason, echo_id, created_at FROM messages";
+
+fn message_row(r: &DbRow) -> Result<Message> {
+    Ok(Message {
+        id: MessageId(r.try_get("id")?),
+        conversation_id: ConversationId(r.try_get("conversation_id")?),
+        kind: parse("kind", r.try_get("kind")?, MessageKind::parse)?,
+        content: r.try_get("content")?,
+        sender: Sender {
+            kind: parse("sender_type", r.try_get("sender_type")?, SenderType::parse)?,
+            id: r.try_get("sender_id")?,
+            name: r.try_get("sender_name")?,
+        },
+        status: parse("status", r.try_get("status")?, DeliveryStatus::parse)?,
+        failure_reason: r.try_get("failure_reason")?,
+        echo_id: r.try_get("echo_id")?,
+        created_at: ts(r.try_get("created_at")?),
+    })
+}
+
+async fn get_message(c: &mut Conn, ws: WorkspaceId, id: i64) -> Result<Message> {
+    let r = sqlx::query(&format!("{MESSAGE_SELECT} WHERE workspace_id = $1 AND id = $2"))
+        .bind(ws.0)
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+    message_row(&r)
+}
+
+async fn message_by_dedup_key(c: &mut Conn, ws: WorkspaceId, key: &str) -> Result<Option<Message>> {
+    let r = sqlx::query(&format!("{MESSAGE_SELECT} WHERE workspace_id = $1 AND dedup_key = $2"))
+        .bind(ws.0)
+        .bind(key)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(message_row).transpose()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_message(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    conversation: ConversationId,
+    kind: MessageKind,
+    content: &str,
+    sender: &Sender,
+    status: DeliveryStatus,
+    echo_id: Option<&str>,
+    dedup_key: Option<&str>,
+    now: Timestamp,
+) -> Result<Message> {
+    let r = sqlx::query(
+        "INSERT INTO messages (workspace_id, conversation_id, kind, content, sender_type, sender_id, sender_name,
+                               status, echo_id, dedup_key, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (workspace_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+         RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(conversation.0)
+    .bind(kind.as_str())
+    .bind(content)
+    .bind(sender.kind.as_str())
+    .bind(sender.id)
+    .bind(&sender.name)
+    .bind(status.as_str())
+    .bind(echo_id)
+    .bind(dedup_key)
+    .bind(now.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    match r {
+        Some(r) => get_message(c, ws, r.try_get(0)?).await,
+        // A concurrent writer (PostgreSQL only: SQLite has one writer) stored
+        // the same message between our check and insert.
+        None => Err(StoreError::conflict("duplicate_race", "the same message was stored concurrently")),
+    }
+}
+
+pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, now: Timestamp) -> Result<Received> {
+    if let Some(key) = &m.dedup_key {
+        if let Some(existing) = message_by_dedup_key(c, ws, key).await? {
+            let conversation = must_conversation(c, ws, existing.conversation_id).await?;
+            return Ok(Received { message: existing, conversation, created: false, events: Vec::new() });
+        }
+    }
+    if get_inbox(c, ws, m.inbox_id).await?.is_none() || get_contact(c, ws, m.contact_id).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let latest = sqlx::query(
+        "SELECT id, status FROM conversations WHERE workspace_id = $1 AND contact_id = $2 AND inbox_id = $3
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ws.0)
+    .bind(m.contact_id.0)
+    .bind(m.inbox_id.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    let open = match latest {
+        Some(r) if r.try_get::<String, _>("status")? != ConversationStatus::Resolved.as_str() => {
+            Some(ConversationId(r.try_get("id")?))
+        }
+        _ => None,
+    };
+    let (conversation_id, is_new) = match open {
+        Some(id) => (id, false),
+        None => {
+            let r = sqlx::query(
+                "INSERT INTO conversations (workspace_id, inbox_id, contact_id, status, priority, last_activity_at, created_at, waiting_since)
+                 VALUES ($1, $2, $3, 'open', 'none', $4, $4, $4) RETURNING id",
+            )
+            .bind(ws.0)
+            .bind(m.inbox_id.0)
+            .bind(m.contact_id.0)
+            .bind(now.0)
+            .fetch_one(&mut *c)
+            .await?;
+            (ConversationId(r.try_get(0)?), true)
+        }
+    };
+    let contact = get_contact(c, ws, m.contact_id).await?.ok_or(StoreError::NotFound)?;
+    let sender = Sender { kind: SenderType::Contact, id: Some(contact.id.0), name: contact.name.clone() };
+    let message = insert_message(
+        c,
+        ws,
+        conversation_id,
+        MessageKind::In,
+        &m.content,
+        &sender,
+        DeliveryStatus::Delivered,
+        m.echo_id.as_deref(),
+        m.dedup_key.as_deref(),
+        now,
+    )
+    .await?;
+    // A customer writing to a snoozed conversation wakes it up.
+    sqlx::query(
+        "UPDATE conversations
+            SET last_message_id = $1, last_activity_at = $2, waiting_since = COALESCE(waiting_since, $2),
+                status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END,
+                snoozed_until = CASE WHEN status = 'snoozed' THEN NULL ELSE snoozed_until END
+          WHERE workspace_id = $3 AND id = $4",
+    )
+    .bind(message.id.0)
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(conversation_id.0)
+    .execute(&mut *c)
+    .await?;
+    let conversation = must_conversation(c, ws, conversation_id).await?;
+    let conv_event = if is_new {
+        EventPayload::ConversationCreated(Box::new(conversation.clone()))
+    } else {
+        EventPayload::ConversationUpdated(Box::new(conversation.clone()))
+    };
+    let events = vec![
+        Event::conversation(ws, &conversation, conv_event),
+        Event::conversation(ws, &conversation, EventPayload::MessageCreated(message.clone())),
+    ];
+    record(c, &events, now).await?;
+    Ok(Received { message, conversation, created: true, events })
+}
+
+pub async fn send_message(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: ConversationId,
+    m: &OutboundMessage,
+    now: Timestamp,
+) -> Result<Written<Message>> {
+    let dedup_key = match (&m.echo_id, m.sender.id) {
+        (Some(echo), Some(sender)) => Some(format!("{}:{sender}:{echo}", m.sender.kind.as_str())),
+        _ => None,
+    };
+    if let Some(key) = &dedup_key {
+        if let Some(existing) = message_by_dedup_key(c, ws, key).await? {
+            if existing.conversation_id == id {
+                return Ok(Written { value: existing, events: Vec::new() });
+            }
+            return Err(StoreError::conflict("echo_id_reused", "this echo_id was used for another conversation"));
+        }
+    }
+    must_conversation(c, ws, id).await?;
+    let message =
+        insert_message(c, ws, id, m.kind, &m.content, &m.sender, m.status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
+            .await?;
+    if m.kind == MessageKind::Out {
+        // The first reply stops the customer's wait and, if nobody had the
+        // conversation, gives it to whoever answered.
+        let replier = if m.sender.kind == SenderType::User { m.sender.id } else { None };
+        sqlx::query(
+            "UPDATE conversations
+                SET last_message_id = $1, last_activity_at = $2, first_reply_at = COALESCE(first_reply_at, $2),
+                    waiting_since = NULL, assignee_id = COALESCE(assignee_id, $3),
+                    status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,
+                    resolved_at = CASE WHEN status = 'resolved' THEN NULL ELSE resolved_at END
+              WHERE workspace_id = $4 AND id = $5",
+        )
+        .bind(message.id.0)
+        .bind(now.0)
+        .bind(replier)
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    } else {
+        sqlx::query("UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE workspace_id = $3 AND id = $4")
+            .bind(message.id.0)
+            .bind(now.0)
+            .bind(ws.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?;
+    }
+    let conversation = must_conversation(c, ws, id).await?;
+    let events = vec![
+        Event::conversation(ws, &conversation, EventPayload::MessageCreated(message.clone())),
+        Event::conversation(ws, &conversation, EventPayload::ConversationUpdated(Box::new(conversation.clone()))),
+    ];
+    record(c, &events, now).await?;
+    Ok(Written { value: message, events })
+}
+
+/// Oldest first. `page.after` is the oldest message already shown: the page
+/// holds the `limit` messages before it.
+pub async fn list_messages(c: &mut Conn, ws: WorkspaceId, id: ConversationId, page: Page) -> Result<Paged<Message>> {
+    must_conversation(c, ws, id).await?;
+    let mut qb = QueryBuilder::<Db>::new(MESSAGE_SELECT);
+    qb.push(" WHERE workspace_id = ").push_bind(ws.0).push(" AND conversation_id = ").push_bind(id.0);
+    if let Some(after) = page.after {
+        qb.push(" AND id < ").push_bind(after.id);
+    }
+    qb.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
+    let rows = qb.build().fetch_all(&mut *c).await?;
+    let mut items = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
+    let next = if items.len() as i64 > page.limit {
+        items.truncate(page.limit as usize);
+        items.last().map(|m| Cursor { key: 0, id: m.id.0 })
+    } else {
+        None
+    };
+    items.reverse();
+    Ok(Paged { items, next })
+}
+
+/// What the customer sees in the widget: their and agents' messages across
+/// all their conversations in this inbox, never notes. Oldest first.
+pub async fn contact_thread(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, contact: ContactId, limit: i64) -> Result<Vec<Message>> {
+    let rows = sqlx::query(&format!(
+        "{MESSAGE_SELECT} WHERE workspace_id = $1 AND kind IN ('in', 'out') AND conversation_id IN
+            (SELECT id FROM conversations WHERE workspace_id = $1 AND inbox_id = $2 AND contact_id = $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(contact.0)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut items = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
+    items.reverse();
+    Ok(items)
+}
+
+// -------------------------------------------------------- tags and templates
+
+pub async fn list_tags(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Tag>> {
+    let rows = sqlx::query("SELECT id, name, color FROM tags WHERE workspace_id = $1 ORDER BY name")
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| Ok(Tag { id: TagId(r.try_get("id")?), name: r.try_get("name")?, color: r.try_get("color")? }))
+        .collect()
+}
+
+pub async fn create_tag(c: &mut Conn, ws: WorkspaceId, name: &str, color: &str) -> Result<Tag> {
+    let r = sqlx::query("INSERT INTO tags (workspace_id, name, color) VALUES ($1, $2, $3) RETURNING id")
+        .bind(ws.0)
+        .bind(name)
+        .bind(color)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a tag with this name exists"),
+            other => other,
+        })?;
+    Ok(Tag { id: TagId(r.try_get(0)?), name: name.to_owned(), color: color.to_owned() })
+}
+
+pub async fn delete_tag(c: &mut Conn, ws: WorkspaceId, id: TagId) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 FROM tags WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query("DELETE FROM conversation_tags WHERE tag_id = $1").bind(id.0).execute(&mut *c).await?;
+    sqlx::query("DELETE FROM tags WHERE workspace_id = $1 AND id = $2").bind(ws.0).bind(id.0).execute(&mut *c).await?;
+    Ok(())
+}
+
+fn template_row(r: &DbRow) -> Result<Template> {
+    Ok(Template { id: TemplateId(r.try_get("id")?), name: r.try_get("name")?, content: r.try_get("content")? })
+}
+
+fn template_name_taken(e: sqlx::Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a template with this name exists"),
+        other => other,
+    }
+}
+
+pub async fn list_templates(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Template>> {
+    let rows = sqlx::query("SELECT id, name, content FROM templates WHERE workspace_id = $1 ORDER BY name")
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(template_row).collect()
+}
+
+pub async fn create_template(c: &mut Conn, ws: WorkspaceId, name: &str, content: &str, now: Timestamp) -> Result<Template> {
+    let r = sqlx::query(
+        "INSERT INTO templates (workspace_id, name, content, created_at) VALUES ($1, $2, $3, $4) RETURNING id, name, content",
+    )
+    .bind(ws.0)
+    .bind(name)
+    .bind(content)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(template_name_taken)?;
+    template_row(&r)
+}
+
+pub async fn update_template(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: TemplateId,
+    name: Option<&str>,
+    content: Option<&str>,
+) -> Result<Template> {
+    let r = sqlx::query(
+        "UPDATE templates SET name = COALESCE($1, name), content = COALESCE($2, content)
+         WHERE workspace_id = $3 AND id = $4 RETURNING id, name, content",
+    )
+    .bind(name)
+    .bind(content)
+    .bind(ws.0)
+    .bind(id.0)
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(template_name_taken)?
+    .ok_or(StoreError::NotFound)?;
+    template_row(&r)
+}
+
+pub async fn delete_template(c: &mut Conn, ws: WorkspaceId, id: TemplateId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM templates WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,488 @@
+//! One suite, two backends: every case runs on SQLite and on PostgreSQL
+//! (a fresh database per test; see `switchboard_store::testing`).
+
+use std::sync::Arc;
+use switchboard_core::access::Viewer;
+use switchboard_core::*;
+use switchboard_store::testing::{postgres_store, sqlite_store, TestDbGuard};
+use switchboard_store::*;
+
+macro_rules! store_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _guard) = switchboard_store::testing::sqlite_store().await.expect("sqlite store");
+                    super::$case(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some((store, _guard)) = switchboard_store::testing::postgres_store().await.expect("postgres store") else { return };
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    workspaces_users_and_memberships,
+    redelivered_message_is_stored_once,
+    resolved_conversation_is_not_reused,
+    twenty_concurrent_claims_have_one_winner,
+    other_workspaces_ids_are_not_found,
+    conversation_list_pages_without_gaps_or_repeats,
+    agents_see_only_their_pool_teams_and_assignments,
+    refused_write_changes_nothing,
+    contact_search_ignores_case_in_any_script,
+    message_history_pages_backwards,
+    replying_claims_and_stops_the_wait,
+    inbox_secrets_survive_partial_update,
+    concurrent_writes_with_failures_commit_the_rest,
+);
+
+const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+fn at(secs: i64) -> Timestamp {
+    T0.plus_millis(secs * 1000)
+}
+
+struct World {
+    ws: WorkspaceId,
+    admin: UserId,
+    agent: UserId,
+    inbox: InboxId,
+}
+
+async fn world(store: &Store, name: &str) -> World {
+    let ws = store.create_workspace(name, "secret", T0).await.expect("workspace").id;
+    let admin = store.create_user(&format!("admin@{name}.test"), "Admin", "hash", T0).await.expect("admin").id;
+    store.add_member(ws, admin, Role::Admin, T0).await.expect("member");
+    let agent = store.create_user(&format!("agent@{name}.test"), "Agent", "hash", T0).await.expect("agent").id;
+    store.add_member(ws, agent, Role::Agent, T0).await.expect("member");
+    let inbox = store
+        .create_inbox(
+            ws,
+            NewInbox { name: "Site".into(), channel: Channel::Webchat, config: Default::default(), website_token: Some(format!("tok-{name}")) },
+            T0,
+        )
+        .await
+        .expect("inbox")
+        .id;
+    World { ws, admin, agent, inbox }
+}
+
+async fn contact(store: &Store, ws: WorkspaceId, name: &str) -> ContactId {
+    store
+        .create_contact(ws, ContactFields { name: Some(Some(name.into())), ..Default::default() }, T0)
+        .await
+        .expect("contact")
+        .id
+}
+
+async fn inbound(store: &Store, w: &World, contact: ContactId, text: &str, key: Option<&str>, now: Timestamp) -> Received {
+    store
+        .receive_message(
+            w.ws,
+            InboundMessage { inbox_id: w.inbox, contact_id: contact, content: text.into(), echo_id: None, dedup_key: key.map(Into::into) },
+            now,
+        )
+        .await
+        .expect("receive")
+}
+
+fn viewer(w: &World, user: UserId, role: Role, teams: Vec<TeamId>) -> Viewer {
+    Viewer { workspace_id: w.ws, user_id: user, role, team_ids: teams }
+}
+
+async fn workspaces_users_and_memberships(store: Store) {
+    let w = world(&store, "acme").await;
+    assert!(matches!(
+        store.create_workspace("acme", "s", T0).await,
+        Err(StoreError::Conflict { code: "already_exists", .. })
+    ));
+    assert!(matches!(
+        store.create_user("admin@acme.test", "Again", "h", T0).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(store.add_member(w.ws, w.agent, Role::Admin, T0).await, Err(StoreError::Conflict { .. })));
+    let members = store.list_members(w.ws).await.unwrap();
+    assert_eq!(members.len(), 2);
+    let mine = store.user_workspaces(w.admin).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].role, Role::Admin);
+    let creds = store.find_credentials("agent@acme.test").await.unwrap().expect("credentials");
+    assert_eq!(creds.user.id, w.agent);
+    let p = store.set_presence(w.ws, w.agent, Presence::Online, at(5)).await.unwrap();
+    assert_eq!(p.value.since, at(5));
+    // Re-sending the same status keeps the time in status.
+    let again = store.set_presence(w.ws, w.agent, Presence::Online, at(9)).await.unwrap();
+    assert_eq!(again.value.since, at(5));
+    let team = store.create_team(w.ws, "Sales", T0).await.unwrap();
+    store.set_team_member(w.ws, team.id, w.agent, 3, T0).await.unwrap();
+    let v = store.viewer(w.ws, w.agent).await.unwrap().expect("viewer");
+    assert_eq!(v.team_ids, vec![team.id]);
+    assert_eq!(v.role, Role::Agent);
+    // Session lifecycle.
+    store.create_session("h1", w.agent, T0, at(60)).await.unwrap();
+    assert_eq!(store.session_user("h1", at(1)).await.unwrap(), Some(w.agent));
+    assert_eq!(store.session_user("h1", at(61)).await.unwrap(), None, "expired");
+    store.delete_session("h1").await.unwrap();
+    assert_eq!(store.session_user("h1", at(1)).await.unwrap(), None);
+    // Removing a member ends their teams and returns their work to the pool.
+    let c = contact(&store, w.ws, "Ann").await;
+    let r = inbound(&store, &w, c, "hi", None, at(1)).await;
+    store.claim_conversation(w.ws, r.conversation.id, w.agent, at(2)).await.unwrap();
+    store.remove_member(w.ws, w.agent, at(3)).await.unwrap();
+    assert!(store.viewer(w.ws, w.agent).await.unwrap().is_none());
+    let conv = store.get_conversation(w.ws, r.conversation.id).await.unwrap().unwrap();
+    assert_eq!(conv.assignee_id, None);
+    assert!(store.get_team(w.ws, team.id).await.unwrap().unwrap().members.is_empty());
+}
+
+async fn redelivered_message_is_stored_once(store: Store) {
+    let w = world(&store, "dedup").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let first = inbound(&store, &w, c, "hello", Some("wamid.1"), at(1)).await;
+    assert!(first.created);
+    assert_eq!(first.events.len(), 2);
+    let events_before = store.count_events(w.ws).await.unwrap();
+    let second = inbound(&store, &w, c, "hello", Some("wamid.1"), at(2)).await;
+    assert!(!second.created);
+    assert_eq!(second.message.id, first.message.id);
+    assert!(second.events.is_empty());
+    assert_eq!(store.count_events(w.ws).await.unwrap(), events_before);
+    let page = store.list_messages(w.ws, first.conversation.id, Page::first(50)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+async fn resolved_conversation_is_not_reused(store: Store) {
+    let w = world(&store, "reopen").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let a = inbound(&store, &w, c, "one", None, at(1)).await;
+    let b = inbound(&store, &w, c, "two", None, at(2)).await;
+    assert_eq!(a.conversation.id, b.conversation.id, "open conversation is continued");
+    assert!(matches!(a.events[0].payload, events::EventPayload::ConversationCreated(_)));
+    assert!(matches!(b.events[0].payload, events::EventPayload::ConversationUpdated(_)));
+    let resolved = store
+        .update_conversation(
+            w.ws,
+            a.conversation.id,
+            ConversationPatch { status: Some(ConversationStatus::Resolved), ..Default::default() },
+            None,
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resolved.value.resolved_at, Some(at(3)));
+    assert_eq!(resolved.value.waiting_since, None);
+    let d = inbound(&store, &w, c, "three", None, at(4)).await;
+    assert_ne!(d.conversation.id, a.conversation.id);
+    assert_eq!(d.conversation.waiting_since, Some(at(4)));
+    let history = store.contact_thread(w.ws, w.inbox, c, 100).await.unwrap();
+    assert_eq!(history.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["one", "two", "three"]);
+}
+
+async fn twenty_concurrent_claims_have_one_winner(store: Store) {
+    let w = world(&store, "claims").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "help", None, at(1)).await.conversation.id;
+    let mut agents = Vec::new();
+    for i in 0..20 {
+        let u = store.create_user(&format!("a{i}@claims.test"), "A", "h", T0).await.unwrap().id;
+        store.add_member(w.ws, u, Role::Agent, T0).await.unwrap();
+        agents.push(u);
+    }
+    let store = Arc::new(store);
+    let mut handles = Vec::new();
+    for u in agents.clone() {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move { s.claim_conversation(w.ws, conv, u, at(2)).await }));
+    }
+    let mut winners = Vec::new();
+    let mut taken = 0;
+    for (h, u) in handles.into_iter().zip(agents) {
+        match h.await.unwrap().unwrap() {
+            Claim::Claimed(_) => winners.push(u),
+            Claim::Taken { .. } => taken += 1,
+            Claim::AlreadyYours(_) => panic!("nobody claimed twice"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(taken, 19);
+    let conv = store.get_conversation(w.ws, conv).await.unwrap().unwrap();
+    assert_eq!(conv.assignee_id, Some(winners[0]));
+    assert!(matches!(store.claim_conversation(w.ws, conv.id, winners[0], at(3)).await.unwrap(), Claim::AlreadyYours(_)));
+}
+
+async fn other_workspaces_ids_are_not_found(store: Store) {
+    let a = world(&store, "alpha").await;
+    let b = world(&store, "beta").await;
+    let c = contact(&store, a.ws, "Ann").await;
+    let conv = inbound(&store, &a, c, "secret", None, at(1)).await.conversation.id;
+    assert!(store.get_conversation(b.ws, conv).await.unwrap().is_none());
+    assert!(store.get_contact(b.ws, c).await.unwrap().is_none());
+    assert!(store.get_inbox(b.ws, a.inbox).await.unwrap().is_none());
+    assert!(matches!(store.list_messages(b.ws, conv, Page::first(10)).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.claim_conversation(b.ws, conv, b.agent, at(2)).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.update_conversation(b.ws, conv, ConversationPatch::default(), None, at(2)).await,
+        Err(StoreError::NotFound)
+    ));
+    // A foreign user cannot be assigned, a foreign contact cannot write.
+    assert!(matches!(
+        store
+            .update_conversation(a.ws, conv, ConversationPatch { assignee: Some(Some(b.agent)), ..Default::default() }, None, at(2))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let foreign = store
+        .receive_message(
+            b.ws,
+            InboundMessage { inbox_id: b.inbox, contact_id: c, content: "x".into(), echo_id: None, dedup_key: None },
+            at(3),
+        )
+        .await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)));
+    let listed = store.list_conversations(&viewer(&b, b.admin, Role::Admin, vec![]), &Default::default(), Page::first(50)).await.unwrap();
+    assert!(listed.items.is_empty());
+}
+
+async fn conversation_list_pages_without_gaps_or_repeats(store: Store) {
+    let w = world(&store, "pages").await;
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let c = contact(&store, w.ws, &format!("C{i}")).await;
+        // Two pairs share a timestamp: the id breaks the tie.
+        let r = inbound(&store, &w, c, "hi", None, at(i / 2)).await;
+        expected.push(r.conversation.id);
+    }
+    expected.reverse();
+    let v = viewer(&w, w.admin, Role::Admin, vec![]);
+    let mut seen = Vec::new();
+    let mut page = Page::first(3);
+    loop {
+        let p = store.list_conversations(&v, &Default::default(), page).await.unwrap();
+        seen.extend(p.items.iter().map(|c| c.id));
+        match p.next {
+            Some(next) => page = Page { after: Some(next), limit: 3 },
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    // Filters.
+    let first = expected[0];
+    store.tag_conversation(w.ws, first, "vip", true, at(10)).await.unwrap();
+    let tagged = store
+        .list_conversations(&v, &ConversationFilter { tag: Some("vip".into()), ..Default::default() }, Page::first(50))
+        .await
+        .unwrap();
+    assert_eq!(tagged.items.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first]);
+    assert_eq!(tagged.items[0].tags, vec!["vip".to_string()]);
+    store.claim_conversation(w.ws, first, w.agent, at(11)).await.unwrap();
+    let unassigned = store
+        .list_conversations(&v, &ConversationFilter { assignee: AssigneeFilter::Unassigned, ..Default::default() }, Page::first(50))
+        .await
+        .unwrap();
+    assert_eq!(unassigned.items.len(), 6);
+    let mine = store
+        .list_conversations(&v, &ConversationFilter { assignee: AssigneeFilter::User(w.agent), ..Default::default() }, Page::first(50))
+        .await
+        .unwrap();
+    assert_eq!(mine.items.len(), 1);
+    let resolved = store
+        .list_conversations(&v, &ConversationFilter { status: Some(ConversationStatus::Resolved), ..Default::default() }, Page::first(50))
+        .await
+        .unwrap();
+    assert!(resolved.items.is_empty());
+}
+
+async fn agents_see_only_their_pool_teams_and_assignments(store: Store) {
+    let w = world(&store, "vis").await;
+    let sales = store.create_team(w.ws, "Sales", T0).await.unwrap().id;
+    let support = store.create_team(w.ws, "Support", T0).await.unwrap().id;
+    store.set_team_member(w.ws, support, w.agent, 5, T0).await.unwrap();
+    let mut ids = Vec::new();
+    for (i, team) in [None, Some(sales), Some(support)].into_iter().enumerate() {
+        let c = contact(&store, w.ws, &format!("C{i}")).await;
+        let conv = inbound(&store, &w, c, "hi", None, at(i as i64)).await.conversation.id;
+        store
+            .update_conversation(w.ws, conv, ConversationPatch { team: Some(team), ..Default::default() }, None, at(5))
+            .await
+            .unwrap();
+        ids.push(conv);
+    }
+    let agent = store.viewer(w.ws, w.agent).await.unwrap().unwrap();
+    let seen: Vec<_> = store.list_conversations(&agent, &Default::default(), Page::first(50)).await.unwrap().items.into_iter().map(|c| c.id).collect();
+    assert!(seen.contains(&ids[0]) && seen.contains(&ids[2]) && !seen.contains(&ids[1]), "{seen:?}");
+    // The list and the single-row rule agree.
+    for id in &ids {
+        let conv = store.get_conversation(w.ws, *id).await.unwrap().unwrap();
+        assert_eq!(agent.can_see(&events::ConversationScope::of(&conv)), seen.contains(id));
+    }
+    let admin = store.viewer(w.ws, w.admin).await.unwrap().unwrap();
+    assert_eq!(store.list_conversations(&admin, &Default::default(), Page::first(50)).await.unwrap().items.len(), 3);
+}
+
+async fn refused_write_changes_nothing(store: Store) {
+    let w = world(&store, "atomic").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "hi", None, at(1)).await.conversation;
+    let events_before = store.count_events(w.ws).await.unwrap();
+    let bad = store
+        .update_conversation(
+            w.ws,
+            conv.id,
+            ConversationPatch {
+                status: Some(ConversationStatus::Resolved),
+                team: Some(Some(TeamId(999_999))),
+                ..Default::default()
+            },
+            None,
+            at(2),
+        )
+        .await;
+    assert!(matches!(bad, Err(StoreError::Invalid(_))));
+    let after = store.get_conversation(w.ws, conv.id).await.unwrap().unwrap();
+    assert_eq!(after, conv);
+    assert_eq!(store.count_events(w.ws).await.unwrap(), events_before);
+    assert!(matches!(store.create_team(w.ws, "X", T0).await, Ok(_)));
+    assert!(matches!(store.create_team(w.ws, "X", T0).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.list_teams(w.ws).await.unwrap().len(), 1);
+}
+
+async fn contact_search_ignores_case_in_any_script(store: Store) {
+    let w = world(&store, "search").await;
+    contact(&store, w.ws, "Ольга Петрова").await;
+    contact(&store, w.ws, "John 100%").await;
+    let hits = store.list_contacts(w.ws, Some("ОЛЬГА"), Page::first(10)).await.unwrap();
+    assert_eq!(hits.items.len(), 1);
+    // LIKE wildcards in the query are literal.
+    assert_eq!(store.list_contacts(w.ws, Some("%"), Page::first(10)).await.unwrap().items.len(), 1);
+    assert_eq!(store.list_contacts(w.ws, Some("_"), Page::first(10)).await.unwrap().items.len(), 0);
+    assert_eq!(store.list_contacts(w.ws, None, Page::first(10)).await.unwrap().items.len(), 2);
+    let updated = store
+        .update_contact(
+            w.ws,
+            hits.items[0].id,
+            ContactFields {
+                email: Some(Some("olga@example.com".into())),
+                custom_fields: Some(serde_json::json!({"city": "Kyiv"}).as_object().unwrap().clone()),
+                ..Default::default()
+            },
+            at(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.name.as_deref(), Some("Ольга Петрова"));
+    assert_eq!(updated.custom_fields.get("city"), Some(&serde_json::json!("Kyiv")));
+    assert_eq!(store.list_contacts(w.ws, Some("OLGA@"), Page::first(10)).await.unwrap().items.len(), 1);
+}
+
+async fn message_history_pages_backwards(store: Store) {
+    let w = world(&store, "history").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let mut conv = None;
+    for i in 0..5 {
+        conv = Some(inbound(&store, &w, c, &format!("m{i}"), None, at(i)).await.conversation.id);
+    }
+    let conv = conv.unwrap();
+    let newest = store.list_messages(w.ws, conv, Page::first(2)).await.unwrap();
+    assert_eq!(newest.items.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m3", "m4"]);
+    let older = store.list_messages(w.ws, conv, Page { after: newest.next, limit: 2 }).await.unwrap();
+    assert_eq!(older.items.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    let oldest = store.list_messages(w.ws, conv, Page { after: older.next, limit: 2 }).await.unwrap();
+    assert_eq!(oldest.items.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m0"]);
+    assert!(oldest.next.is_none());
+}
+
+async fn replying_claims_and_stops_the_wait(store: Store) {
+    let w = world(&store, "reply").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "hi", None, at(1)).await.conversation;
+    assert_eq!(conv.waiting_since, Some(at(1)));
+    let sender = Sender { kind: SenderType::User, id: Some(w.agent.0), name: Some("Agent".into()) };
+    let note = store
+        .send_message(
+            w.ws,
+            conv.id,
+            OutboundMessage { kind: MessageKind::Note, content: "vip".into(), sender: sender.clone(), echo_id: None, status: DeliveryStatus::Sent },
+            at(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(note.value.kind, MessageKind::Note);
+    let after_note = store.get_conversation(w.ws, conv.id).await.unwrap().unwrap();
+    assert_eq!(after_note.waiting_since, Some(at(1)), "a note does not answer the customer");
+    let out = OutboundMessage { kind: MessageKind::Out, content: "hello".into(), sender, echo_id: Some("e1".into()), status: DeliveryStatus::Sent };
+    let reply = store.send_message(w.ws, conv.id, out.clone(), at(3)).await.unwrap();
+    let again = store.send_message(w.ws, conv.id, out, at(4)).await.unwrap();
+    assert_eq!(again.value.id, reply.value.id, "same echo id, same message");
+    assert!(again.events.is_empty());
+    let after = store.get_conversation(w.ws, conv.id).await.unwrap().unwrap();
+    assert_eq!(after.waiting_since, None);
+    assert_eq!(after.first_reply_at, Some(at(3)));
+    assert_eq!(after.assignee_id, Some(w.agent));
+    let thread = store.contact_thread(w.ws, w.inbox, c, 50).await.unwrap();
+    assert_eq!(thread.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["hi", "hello"], "notes never reach the customer");
+}
+
+async fn inbox_secrets_survive_partial_update(store: Store) {
+    let w = world(&store, "inbox").await;
+    let mut config = serde_json::Map::new();
+    config.insert("bot_token".into(), "123:abc".into());
+    config.insert("api_base_url".into(), "http://127.0.0.1:1".into());
+    let inbox = store
+        .create_inbox(w.ws, NewInbox { name: "TG".into(), channel: Channel::Telegram, config, website_token: None }, T0)
+        .await
+        .unwrap();
+    let mut change = serde_json::Map::new();
+    change.insert("api_base_url".into(), serde_json::Value::Null);
+    let updated = store.update_inbox(w.ws, inbox.id, InboxPatch { name: Some("Telegram".into()), config: Some(change) }).await.unwrap();
+    assert_eq!(updated.config_str("bot_token"), Some("123:abc"));
+    assert!(updated.config.get("api_base_url").is_none());
+    assert_eq!(store.get_inbox(w.ws, inbox.id).await.unwrap().unwrap().name, "Telegram");
+    assert_eq!(
+        store.find_inbox_by_website_token("tok-inbox").await.unwrap().map(|i| i.id),
+        Some(w.inbox)
+    );
+    // An inbox with conversations is kept.
+    let c = contact(&store, w.ws, "Ann").await;
+    inbound(&store, &w, c, "hi", None, at(1)).await;
+    assert!(matches!(store.delete_inbox(w.ws, w.inbox).await, Err(StoreError::Conflict { .. })));
+    store.delete_inbox(w.ws, inbox.id).await.unwrap();
+}
+
+async fn concurrent_writes_with_failures_commit_the_rest(store: Store) {
+    let w = world(&store, "batch").await;
+    let store = Arc::new(store);
+    let mut handles = Vec::new();
+    for i in 0..60 {
+        let s = store.clone();
+        // Every third name repeats an earlier one and must fail alone.
+        let name = if i % 3 == 2 { format!("team-{}", i - 1) } else { format!("team-{i}") };
+        handles.push(tokio::spawn(async move { s.create_team(w.ws, &name, T0).await }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict { .. }) => conflicts += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 40);
+    assert_eq!(conflicts, 20);
+    assert_eq!(store.list_teams(w.ws).await.unwrap().len(), 40);
+}
+
+#[allow(dead_code)]
+fn _guards_are_used(_: TestDbGuard) {
+    let _ = (sqlite_store, postgres_store);
+}

@@ -1,0 +1,62 @@
+// (3) The supervisor dashboard's counts move when a conversation starts
+// waiting and again when an agent claims it; any conversation opens read-only.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, skipReason, uiLogin, customerWrites, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+
+let server, browser;
+before(async () => {
+  if (skipReason) return;
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const num = async (page, id) => Number((await page.locator(`[data-testid=${id}]`).innerText()).trim().split(/\s/)[0]);
+
+test('supervisor dashboard counts waiting and active conversations live', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const base = server.url;
+  const sup = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
+  await uiLogin(sup, base, 'supervisor@demo.test');
+  await sup.click('[data-testid=nav-supervisor]');
+  await sup.locator('[data-testid=supervisor]').waitFor();
+  // Let the first load land.
+  await sup.waitForTimeout(800);
+  const waiting0 = await num(sup, 'sv-waiting');
+  const active0 = await num(sup, 'sv-active');
+
+  // A customer starts a chat: "waiting" goes up by one, live.
+  const name = `Taras ${uniq()}`;
+  const customer = await (await browser.newContext()).newPage();
+  await customerWrites(customer, base, { name, email: '', phone: '+380671234567' }, 'Do you deliver to Lviv?');
+  await until(async () => (await num(sup, 'sv-waiting')) === waiting0 + 1, `waiting = ${waiting0 + 1}`, 10_000);
+  assert.equal(await num(sup, 'sv-active'), active0);
+  await sup.locator('[data-testid=sv-queue] [data-testid=sv-conv]', { hasText: name }).waitFor({ timeout: 5_000 });
+  assert.notEqual((await sup.locator('[data-testid=sv-longest]').innerText()).trim(), '—');
+  await shot(sup, '20-supervisor-waiting');
+
+  // Alice claims it: waiting back down, active up.
+  const alice = await apiLogin(base, 'alice@demo.test');
+  const list = await apiCall(base, 'GET', `workspaces/${alice.ws}/conversations?assignee=none&status=open`, alice.token);
+  const conv = list.data.find((c) => c.contact.name === name);
+  assert.ok(conv, 'the new conversation is unassigned for Alice');
+  await apiCall(base, 'POST', `workspaces/${alice.ws}/conversations/${conv.id}/claim`, alice.token);
+  await until(async () => (await num(sup, 'sv-waiting')) === waiting0, `waiting back to ${waiting0}`, 10_000);
+  await until(async () => (await num(sup, 'sv-active')) === active0 + 1, `active = ${active0 + 1}`, 10_000);
+  await shot(sup, '21-supervisor-claimed');
+
+  // Presence shows up in the agents table.
+  await apiCall(base, 'PUT', `workspaces/${alice.ws}/presence`, alice.token, { status: 'away' });
+  const aliceRow = sup.locator('[data-testid=sv-agents] tr[data-agent="alice@demo.test"] [data-testid=agent-status]');
+  await until(async () => /away/i.test(await aliceRow.innerText()), 'Alice shown as away', 10_000);
+
+  // Open it read-only.
+  await sup.locator('[data-testid=sv-conv]', { hasText: name }).click();
+  await sup.locator('[data-testid=readonly-banner]').waitFor({ timeout: 10_000 });
+  await sup.locator('[data-testid=message][data-kind=in]', { hasText: 'Do you deliver to Lviv?' }).waitFor({ timeout: 10_000 });
+  assert.equal(await sup.locator('[data-testid=composer-input]').count(), 0, 'no composer in read-only view');
+  await shot(sup, '22-supervisor-readonly');
+});
