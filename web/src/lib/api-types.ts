@@ -26,7 +26,7 @@ export interface Member {
 }
 export interface PresenceUpdate { user_id: Id; status: Presence; since: string }
 export interface TeamMember { user_id: Id; capacity: number }
-export interface Team { id: Id; name: string; members: TeamMember[] }
+export interface Team { id: Id; name: string; members: TeamMember[]; created_at?: string }
 
 export interface Inbox {
   id: Id; name: string; channel: Channel; config: Record<string, unknown>;
@@ -34,7 +34,7 @@ export interface Inbox {
 }
 export interface Contact {
   id: Id; name: string | null; email: string | null; phone: string | null;
-  custom_fields: Record<string, string>; created_at: string; updated_at: string;
+  custom_fields: Record<string, unknown>; created_at: string; updated_at: string;
 }
 export interface Sender { type: 'contact' | 'user' | 'system'; id: Id | null; name: string | null }
 export interface Message {
@@ -46,12 +46,13 @@ export interface Conversation {
   priority: Priority; assignee_id: Id | null; team_id: Id | null; tags: string[];
   last_message: Message | null; last_activity_at: string; created_at: string;
   waiting_since: string | null; snoozed_until: string | null;
+  first_reply_at?: string | null; resolved_at?: string | null;
 }
 export interface ConversationPatch {
   status?: ConversationStatus; priority?: Priority; assignee_id?: Id | null;
   team_id?: Id | null; snoozed_until?: string | null;
 }
-export interface Tag { id: Id; name: string; color: string | null }
+export interface Tag { id: Id; name: string; color: string }
 export interface Template { id: Id; name: string; content: string }
 export interface ApiToken { id: Id; name: string; token: string }
 
