@@ -59,4 +59,9 @@ test('supervisor dashboard counts waiting and active conversations live', { skip
   await sup.locator('[data-testid=message][data-kind=in]', { hasText: 'Do you deliver to Lviv?' }).waitFor({ timeout: 10_000 });
   assert.equal(await sup.locator('[data-testid=composer-input]').count(), 0, 'no composer in read-only view');
   await shot(sup, '22-supervisor-readonly');
+
+  // Reports include the new conversation.
+  await sup.click('[data-testid=nav-reports]');
+  await until(async () => (await num(sup, 'rep-total')) >= 1, 'reports count the conversation', 10_000);
+  await shot(sup, '23-reports');
 });

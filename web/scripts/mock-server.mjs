@@ -124,6 +124,7 @@ function addMessage(c, kind, content, sender, echo_id = null) {
   c.last_activity_at = m.created_at;
   emitMessage('message.created', m);
   if (kind === 'out' && c.waiting_since) c.waiting_since = null;
+  if (kind === 'out' && !c.first_reply_at) c.first_reply_at = m.created_at;
   if (kind === 'out') setTimeout(() => { m.status = 'delivered'; emitMessage('message.updated', m); }, 400);
   return m;
 }
@@ -132,7 +133,7 @@ function visitorMessage(contact, content, echo_id) {
   let created = false;
   if (!c) {
     c = { id: id(), inbox_id: 1, channel: 'webchat', contact_id: contact.id, status: 'open', priority: 'none', assignee_id: null, team_id: null,
-      tags: [], last_activity_at: now(), created_at: now(), waiting_since: now(), snoozed_until: null };
+      tags: [], last_activity_at: now(), created_at: now(), waiting_since: now(), snoozed_until: null, first_reply_at: null, resolved_at: null };
     conversations.push(c);
     created = true;
   }
@@ -335,6 +336,7 @@ async function handle(req, res) {
       else if (a === 'none') out = out.filter((c) => c.assignee_id == null);
       else if (a) out = out.filter((c) => c.assignee_id === Number(a));
       if (s.get('team')) out = out.filter((c) => c.team_id === Number(s.get('team')));
+      if (s.get('channel')) out = out.filter((c) => c.channel === s.get('channel'));
       if (s.get('inbox')) out = out.filter((c) => c.inbox_id === Number(s.get('inbox')));
       if (s.get('tag')) out = out.filter((c) => c.tags.includes(s.get('tag')));
       return send(res, 200, list(out.map(convOut).sort((x, y) => y.last_activity_at.localeCompare(x.last_activity_at))));
@@ -367,6 +369,7 @@ async function handle(req, res) {
     if (m === 'PATCH') {
       const before = { ...c };
       for (const k of ['status', 'priority', 'assignee_id', 'team_id', 'snoozed_until']) if (b[k] !== undefined) c[k] = b[k];
+      c.resolved_at = c.status === 'resolved' ? (before.resolved_at ?? now()) : null;
       // Tell the people who could see it before too, so it leaves their lists.
       for (const s of agentSockets) {
         const u = users.find((x) => x.id === s.userId);

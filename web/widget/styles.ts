@@ -89,5 +89,6 @@ button { font: inherit; cursor: pointer; }
 @media (max-width: 480px) {
   .root { right: 12px; bottom: 12px; }
   .panel { position: fixed; inset: 0; width: auto; height: auto; border-radius: 0; bottom: 0; }
+  .foot textarea, .form input { font-size: 16px; }
 }
 `;

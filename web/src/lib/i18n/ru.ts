@@ -70,4 +70,10 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'admin.hoursHint': 'Вне рабочего времени клиент получает автоответ с ожидаемым временем ответа.', 'admin.timezone': 'Часовой пояс',
   'admin.awayMessage': 'Автоответ', 'admin.awayPlaceholder': 'Сейчас мы не работаем и ответим завтра после 9:00.', 'admin.holidays': 'Праздники',
   'admin.hoursUnavailable': 'Сервер пока не поддерживает рабочие часы — изменения нельзя сохранить.',
+  'nav.reports': 'Отчёты',
+  'rep.title': 'Отчёты', 'rep.subtitle': 'Объём, скорость ответа и нагрузка', 'rep.today': 'Сегодня', 'rep.days': 'Последние {n} дн.',
+  'rep.allTeams': 'Все команды', 'rep.conversations': 'Диалоги', 'rep.resolved': 'Решено', 'rep.frt': 'Первый ответ',
+  'rep.resolution': 'Время решения', 'rep.median': 'медиана', 'rep.volume': 'Диалоги по дням', 'rep.byChannel': 'По каналам',
+  'rep.byTag': 'Популярные теги', 'rep.byAgent': 'По операторам', 'rep.clients': 'Уникальных клиентов', 'rep.heatmap': 'Нагрузка по дням недели и часам',
+  'rep.noData': 'Нет данных за период', 'rep.truncated': 'В расчёт вошли только 2000 последних диалогов.',
 };

@@ -70,4 +70,10 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'admin.hoursHint': 'Поза робочим часом клієнт отримує автовідповідь з очікуваним часом відповіді.', 'admin.timezone': 'Часовий пояс',
   'admin.awayMessage': 'Автовідповідь', 'admin.awayPlaceholder': 'Зараз ми не працюємо і відповімо завтра після 9:00.', 'admin.holidays': 'Свята',
   'admin.hoursUnavailable': 'Сервер поки не підтримує робочі години — зміни не можна зберегти.',
+  'nav.reports': 'Звіти',
+  'rep.title': 'Звіти', 'rep.subtitle': 'Обсяг, швидкість відповіді й навантаження', 'rep.today': 'Сьогодні', 'rep.days': 'Останні {n} дн.',
+  'rep.allTeams': 'Усі команди', 'rep.conversations': 'Діалоги', 'rep.resolved': 'Вирішено', 'rep.frt': 'Перша відповідь',
+  'rep.resolution': 'Час вирішення', 'rep.median': 'медіана', 'rep.volume': 'Діалоги за днями', 'rep.byChannel': 'За каналами',
+  'rep.byTag': 'Популярні теги', 'rep.byAgent': 'За операторами', 'rep.clients': 'Унікальних клієнтів', 'rep.heatmap': 'Навантаження за днями тижня й годинами',
+  'rep.noData': 'Немає даних за період', 'rep.truncated': 'До розрахунку увійшли лише 2000 останніх діалогів.',
 };
