@@ -7,7 +7,7 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     emptyOutDir: false,
-    target: 'es2019',
+    target: 'es2022',
     sourcemap: false,
     lib: {
       entry: 'widget/main.ts',

@@ -22,7 +22,22 @@ test('widget message → live in agent inbox → claim → template reply → cu
   const customerName = `Olena ${uniq()}`;
   const firstWords = `Hello, where is my order ${uniq()}?`;
 
-  const alice = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+  const aliceCtx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  // Record desktop notifications and chimes instead of showing/playing them.
+  await aliceCtx.addInitScript(() => {
+    window.__notes = [];
+    window.__beeps = 0;
+    class FakeNotification {
+      static permission = 'granted';
+      static requestPermission() { return Promise.resolve('granted'); }
+      constructor(title, opts) { window.__notes.push({ title, body: opts?.body }); }
+      close() {}
+    }
+    window.Notification = FakeNotification;
+    const Real = window.AudioContext;
+    window.AudioContext = class extends Real { createOscillator() { window.__beeps++; return super.createOscillator(); } };
+  });
+  const alice = await aliceCtx.newPage();
   const bob = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   const customer = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
 
@@ -40,6 +55,10 @@ test('widget message → live in agent inbox → claim → template reply → cu
   await item(alice, customerName).waitFor({ timeout: 10_000 });
   await item(bob, customerName).waitFor({ timeout: 10_000 });
   assert.match(await item(alice, customerName).innerText(), /where is my order/);
+  // New conversation: a desktop notification and a chime.
+  const notes = await until(() => alice.evaluate(() => window.__notes.length && window.__notes), 'a desktop notification', 5_000);
+  assert.ok(notes.some((n) => n.title === 'New conversation' && n.body.includes('where is my order')), JSON.stringify(notes));
+  assert.ok(await alice.evaluate(() => window.__beeps) > 0, 'a chime was played');
   await shot(alice, '03-agent-new-conversation');
 
   // Opening it claims it.

@@ -96,6 +96,8 @@ function findScript(): HTMLScriptElement | null {
 class Widget {
   private api: string;
   private token: string;
+  private identifier: string;
+  private identifierHash: string;
   private t: (k: Key) => string;
   private keyVisitor: string;
   private keyPending: string;
@@ -130,6 +132,8 @@ class Widget {
   constructor(script: HTMLScriptElement) {
     this.api = new URL(script.src, location.href).origin;
     this.token = script.dataset.token || '';
+    this.identifier = script.dataset.identifier || '';
+    this.identifierHash = script.dataset.identifierHash || '';
     const lang = (script.dataset.lang || navigator.language || 'en').slice(0, 2).toLowerCase();
     const d = (dict as Record<string, Record<Key, string>>)[lang] || dict.en;
     this.t = (k) => d[k] || dict.en[k];
@@ -278,14 +282,16 @@ class Widget {
 
   private async start() {
     const visitor = store.get(this.keyVisitor);
+    // Optional identity verification: data-identifier + data-identifier-hash (HMAC by the site's backend).
+    const base: Record<string, string> = { website_token: this.token };
+    if (this.identifier) { base.identifier = this.identifier; base.identifier_hash = this.identifierHash; }
     try {
-      this.session = await this.http<Session>('POST', '/api/v1/widget/session',
-        visitor ? { website_token: this.token, visitor_token: visitor } : { website_token: this.token }, false);
-    } catch (e) {
+      this.session = await this.http<Session>('POST', '/api/v1/widget/session', visitor ? { ...base, visitor_token: visitor } : base, false);
+    } catch {
       if (!visitor) return this.retryStart();
       // A stale or foreign visitor token: begin a new visitor.
       try {
-        this.session = await this.http<Session>('POST', '/api/v1/widget/session', { website_token: this.token }, false);
+        this.session = await this.http<Session>('POST', '/api/v1/widget/session', base, false);
       } catch { return this.retryStart(); }
     }
     store.set(this.keyVisitor, this.session.visitor_token);
@@ -506,6 +512,9 @@ class Widget {
     requestAnimationFrame(() => { this.bodyEl.scrollTop = this.bodyEl.scrollHeight; });
   }
 
+  open() { this.toggle(true); }
+  close() { this.toggle(false); }
+
   listen() {
     window.addEventListener('online', this.wake);
     document.addEventListener('visibilitychange', () => { if (!document.hidden) this.wake(); });
@@ -521,7 +530,12 @@ class Widget {
     return;
   }
   w.__switchboardWidget = true;
-  const go = () => new Widget(script).listen();
+  const go = () => {
+    const widget = new Widget(script);
+    widget.listen();
+    // A tiny page API: SwitchboardWidget.open() / .close(), e.g. for a "Chat with us" link.
+    (window as unknown as { SwitchboardWidget: unknown }).SwitchboardWidget = { open: () => widget.open(), close: () => widget.close() };
+  };
   if (document.body) go();
   else document.addEventListener('DOMContentLoaded', go);
 })();
