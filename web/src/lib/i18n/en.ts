@@ -75,4 +75,7 @@ export const en = {
   'rep.resolution': 'Resolution time', 'rep.median': 'median', 'rep.volume': 'Conversations per day', 'rep.byChannel': 'By channel',
   'rep.byTag': 'Top tags', 'rep.byAgent': 'By agent', 'rep.clients': 'Unique clients', 'rep.heatmap': 'Load by weekday and hour',
   'rep.noData': 'No data for this period', 'rep.truncated': 'Only the 2,000 most recent conversations are included in these figures.',
+  'admin.tokens': 'API tokens', 'admin.tokensHint': 'Tokens let a CRM or a script use the REST API on behalf of this workspace.',
+  'admin.tokenName': 'Token name', 'admin.createToken': 'Create token', 'admin.tokenOnce': 'Copy the token now — it is shown only once.',
+  'admin.created': 'Created', 'admin.revoke': 'Revoke', 'admin.noTokens': 'No tokens yet', 'admin.confirmRevoke': 'Revoke this token? Integrations using it stop working.',
 };

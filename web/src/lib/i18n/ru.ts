@@ -76,4 +76,7 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'rep.resolution': 'Время решения', 'rep.median': 'медиана', 'rep.volume': 'Диалоги по дням', 'rep.byChannel': 'По каналам',
   'rep.byTag': 'Популярные теги', 'rep.byAgent': 'По операторам', 'rep.clients': 'Уникальных клиентов', 'rep.heatmap': 'Нагрузка по дням недели и часам',
   'rep.noData': 'Нет данных за период', 'rep.truncated': 'В расчёт вошли только 2000 последних диалогов.',
+  'admin.tokens': 'API-токены', 'admin.tokensHint': 'Токены позволяют CRM или скрипту работать с REST API от имени этого пространства.',
+  'admin.tokenName': 'Название токена', 'admin.createToken': 'Создать токен', 'admin.tokenOnce': 'Скопируйте токен сейчас — он показывается только один раз.',
+  'admin.created': 'Создан', 'admin.revoke': 'Отозвать', 'admin.noTokens': 'Токенов пока нет', 'admin.confirmRevoke': 'Отозвать токен? Интеграции с ним перестанут работать.',
 };

@@ -76,4 +76,7 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'rep.resolution': 'Час вирішення', 'rep.median': 'медіана', 'rep.volume': 'Діалоги за днями', 'rep.byChannel': 'За каналами',
   'rep.byTag': 'Популярні теги', 'rep.byAgent': 'За операторами', 'rep.clients': 'Унікальних клієнтів', 'rep.heatmap': 'Навантаження за днями тижня й годинами',
   'rep.noData': 'Немає даних за період', 'rep.truncated': 'До розрахунку увійшли лише 2000 останніх діалогів.',
+  'admin.tokens': 'API-токени', 'admin.tokensHint': 'Токени дозволяють CRM або скрипту працювати з REST API від імені цього простору.',
+  'admin.tokenName': 'Назва токена', 'admin.createToken': 'Створити токен', 'admin.tokenOnce': 'Скопіюйте токен зараз — він показується лише один раз.',
+  'admin.created': 'Створено', 'admin.revoke': 'Відкликати', 'admin.noTokens': 'Токенів поки немає', 'admin.confirmRevoke': 'Відкликати токен? Інтеграції з ним перестануть працювати.',
 };
