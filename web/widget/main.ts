@@ -431,8 +431,11 @@ class Widget {
     this.autosize();
     this.sendTyping(false);
     this.render();
-    if (this.ws && this.wsOpen) this.ws.send(JSON.stringify({ type: 'message', content, echo_id }));
-    else void this.flushHttp();
+    if (this.ws && this.wsOpen) {
+      this.ws.send(JSON.stringify({ type: 'message', content, echo_id }));
+      // No echo in time (a half-dead socket): deliver over HTTP, same echo_id.
+      setTimeout(() => { if (this.unacked.has(echo_id)) void this.flushHttp(); }, 6000);
+    } else void this.flushHttp();
   }
 
   private onTyping() {
