@@ -9,6 +9,7 @@
 pub mod access;
 pub mod events;
 pub mod ids;
+pub mod inbox_config;
 pub mod model;
 pub mod rate_limit;
 pub mod template;

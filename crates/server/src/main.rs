@@ -1,1 +1,231 @@
-fn main(){}
+//! `switchboard`: the omnichannel contact center in one binary.
+//!
+//! Owns: configuration, the CLI, HTTP/WebSocket adapters, authentication
+//! and the wiring of every crate. Must never: hold business rules that can
+//! live in `core`, or write SQL (that is `store`'s).
+
+mod app;
+mod assets;
+mod auth;
+mod demo;
+mod dto;
+mod error;
+mod extract;
+mod metrics;
+mod routes;
+mod state;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use state::{AppState, Settings, SystemClock};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchboard_bus::Bus;
+use switchboard_core::{validate, Role};
+use switchboard_store::Store;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Omnichannel contact center: one inbox for chat, messengers, email and voice.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Directory for the SQLite database and other files.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// postgres://… to use PostgreSQL; absent means SQLite in the data dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on for HTTP and WebSockets (port 0 picks a free port).
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// NATS server for fan-out between nodes (absent: in-process bus).
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Run the server with a seeded demo workspace (and the widget demo page).
+    Demo(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Administrative tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user (or update their password) and add them to a workspace,
+    /// creating the workspace if missing.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Display name (default: the part of the email before @).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected admin, supervisor or agent".to_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args, false).await,
+        Command::Demo(args) => serve(args, true).await,
+        Command::Migrate(args) => {
+            let store = open_store(&args).await?;
+            println!("migrations applied ({})", store.backend());
+            store.close().await;
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::CreateUser { email, password, workspace, role, name, store } } => {
+            create_user(store, email, password, workspace, role, name).await
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&app::openapi())?);
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    Store::open(args.database_url.as_deref(), &args.data_dir)
+        .await
+        .with_context(|| format!("opening the database (data dir {})", args.data_dir.display()))
+}
+
+async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
+    if args.nats_url.is_some() {
+        anyhow::bail!("NATS_URL is set, but the NATS bus is not built yet: unset it to run one node with the in-process bus");
+    }
+    let store = open_store(&args.store).await?;
+    let settings = Settings { max_body_bytes: args.max_body_bytes, demo, ..Settings::default() };
+    let st = AppState::new(store.clone(), Bus::in_process(), Arc::new(SystemClock), settings);
+    if demo {
+        demo::seed(&st).await.context("seeding the demo workspace")?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    println!("Switchboard listening on {url}");
+    if demo {
+        println!("Demo workspace ready. Open {url}/ and sign in:");
+        for (email, _, role) in demo::USERS {
+            println!("  {:<10} {email}  password: {}", role.as_str(), demo::PASSWORD);
+        }
+        println!("Website widget demo page: {url}/demo/widget");
+    }
+    if !assets::has_ui() {
+        println!("(web UI not built into this binary: see README)");
+    }
+    tracing::info!(store = store.backend(), %addr, "started");
+    let app = app::router(st).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn create_user(
+    args: StoreArgs,
+    email: String,
+    password: String,
+    workspace: String,
+    role: Role,
+    name: Option<String>,
+) -> anyhow::Result<()> {
+    let email = validate::email("email", &email)?;
+    let workspace = validate::name("workspace", &workspace)?;
+    validate::password(&password)?;
+    let name = match name {
+        Some(n) => validate::name("name", &n)?,
+        None => email.split('@').next().unwrap_or("user").to_owned(),
+    };
+    let store = open_store(&args).await?;
+    let now = SystemClock.now_ts();
+    let ws = match store.find_workspace_by_name(&workspace).await? {
+        Some(w) => w,
+        None => store.create_workspace(&workspace, &auth::random_secret(), now).await?,
+    };
+    let hash = auth::hash_password(&password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user = match store.find_credentials(&email).await? {
+        Some(c) => {
+            store.set_password(c.user.id, &hash).await?;
+            c.user
+        }
+        None => store.create_user(&email, &name, &hash, now).await?,
+    };
+    match store.get_member(ws.id, user.id).await? {
+        Some(_) => {
+            store.update_member(ws.id, user.id, switchboard_store::MemberPatch { role: Some(role), name: None }).await?;
+        }
+        None => {
+            store.add_member(ws.id, user.id, role, now).await?;
+        }
+    }
+    println!("user {} ({}) is {} of workspace {:?} (id {})", user.email, user.id, role, ws.name, ws.id);
+    store.close().await;
+    Ok(())
+}
+
+impl SystemClock {
+    fn now_ts(&self) -> switchboard_core::Timestamp {
+        use state::Clock;
+        self.now()
+    }
+}

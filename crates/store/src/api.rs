@@ -202,6 +202,9 @@ impl Backend {
             }
         }
     }
+    pub async fn open_conversation_of(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Result<Option<Conversation>> {
+        ops::open_conversation_of(&mut *self.read().await?, ws, inbox, contact).await
+    }
     pub async fn list_messages(&self, ws: WorkspaceId, id: ConversationId, page: Page) -> Result<Paged<Message>> {
         ops::list_messages(&mut *self.read().await?, ws, id, page).await
     }

@@ -152,6 +152,7 @@ forward! {
     fn tag_conversation(ws: WorkspaceId, id: ConversationId, tag: &str, add: bool, now: Timestamp) -> Written<Conversation>;
     fn receive_message(ws: WorkspaceId, inbound: InboundMessage, now: Timestamp) -> Received;
     fn send_message(ws: WorkspaceId, id: ConversationId, outbound: OutboundMessage, now: Timestamp) -> Written<Message>;
+    fn open_conversation_of(ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Option<Conversation>;
     fn list_messages(ws: WorkspaceId, id: ConversationId, page: Page) -> Paged<Message>;
     fn contact_thread(ws: WorkspaceId, inbox: InboxId, contact: ContactId, limit: i64) -> Vec<Message>;
     fn list_tags(ws: WorkspaceId) -> Vec<Tag>;

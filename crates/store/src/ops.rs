@@ -1527,3 +1527,20 @@ pub async fn delete_template(c: &mut Conn, ws: WorkspaceId, id: TemplateId) -> R
     }
     Ok(())
 }
+
+/// The contact's current (not resolved) conversation in this inbox.
+pub async fn open_conversation_of(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Result<Option<Conversation>> {
+    let r = sqlx::query(
+        "SELECT id FROM conversations WHERE workspace_id = $1 AND inbox_id = $2 AND contact_id = $3 AND status <> 'resolved'
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(contact.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    match r {
+        None => Ok(None),
+        Some(r) => get_conversation(c, ws, ConversationId(r.try_get(0)?)).await,
+    }
+}

@@ -78,4 +78,6 @@ export const en = {
   'admin.tokens': 'API tokens', 'admin.tokensHint': 'Tokens let a CRM or a script use the REST API on behalf of this workspace.',
   'admin.tokenName': 'Token name', 'admin.createToken': 'Create token', 'admin.tokenOnce': 'Copy the token now — it is shown only once.',
   'admin.created': 'Created', 'admin.revoke': 'Revoke', 'admin.noTokens': 'No tokens yet', 'admin.confirmRevoke': 'Revoke this token? Integrations using it stop working.',
+  'nav.contacts': 'Contacts', 'contacts.new': 'New contact', 'contacts.search': 'Search by name, email or phone…',
+  'contacts.empty': 'No contacts found', 'contacts.pick': 'Pick a contact to see the card and the history',
 };

@@ -79,4 +79,6 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'admin.tokens': 'API-токены', 'admin.tokensHint': 'Токены позволяют CRM или скрипту работать с REST API от имени этого пространства.',
   'admin.tokenName': 'Название токена', 'admin.createToken': 'Создать токен', 'admin.tokenOnce': 'Скопируйте токен сейчас — он показывается только один раз.',
   'admin.created': 'Создан', 'admin.revoke': 'Отозвать', 'admin.noTokens': 'Токенов пока нет', 'admin.confirmRevoke': 'Отозвать токен? Интеграции с ним перестанут работать.',
+  'nav.contacts': 'Контакты', 'contacts.new': 'Новый контакт', 'contacts.search': 'Поиск по имени, email или телефону…',
+  'contacts.empty': 'Контакты не найдены', 'contacts.pick': 'Выберите контакт, чтобы увидеть карточку и историю',
 };

@@ -79,4 +79,6 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'admin.tokens': 'API-токени', 'admin.tokensHint': 'Токени дозволяють CRM або скрипту працювати з REST API від імені цього простору.',
   'admin.tokenName': 'Назва токена', 'admin.createToken': 'Створити токен', 'admin.tokenOnce': 'Скопіюйте токен зараз — він показується лише один раз.',
   'admin.created': 'Створено', 'admin.revoke': 'Відкликати', 'admin.noTokens': 'Токенів поки немає', 'admin.confirmRevoke': 'Відкликати токен? Інтеграції з ним перестануть працювати.',
+  'nav.contacts': 'Контакти', 'contacts.new': 'Новий контакт', 'contacts.search': "Пошук за ім'ям, email або телефоном…",
+  'contacts.empty': 'Контакти не знайдено', 'contacts.pick': 'Оберіть контакт, щоб побачити картку та історію',
 };

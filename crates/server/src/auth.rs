@@ -1,0 +1,202 @@
+//! Who is calling: passwords (argon2id), opaque tokens stored as SHA-256
+//! hashes, and the extractors every endpoint uses.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+use switchboard_core::access::Viewer;
+use switchboard_core::{Role, UserId, WorkspaceId};
+
+pub const SESSION_COOKIE: &str = "sb_session";
+pub const SESSION_PREFIX: &str = "sbs_";
+pub const API_TOKEN_PREFIX: &str = "sbt_";
+
+/// 32 random bytes, base64url, with a prefix saying what kind of token.
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Tokens have 256 bits of entropy, so a fast hash is enough (no salt or
+/// KDF needed), and lookups by hash are exact.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// argon2id with the crate's defaults (19 MiB, t=2, p=1: OWASP's minimum),
+/// run off the async threads.
+pub async fn hash_password(password: &str) -> Result<String, ApiError> {
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Verifies against `hash`, or against a fixed dummy hash when the account
+/// does not exist, so both cases take the same time.
+pub async fn verify_password(password: &str, hash: Option<String>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let pw = password.to_owned();
+    let exists = hash.is_some();
+    let result = tokio::task::spawn_blocking(move || {
+        let hash = hash.unwrap_or_else(|| {
+            DUMMY
+                .get_or_init(|| {
+                    let salt = SaltString::generate(&mut OsRng);
+                    Argon2::default().hash_password(b"dummy-password", &salt).map(|h| h.to_string()).unwrap_or_default()
+                })
+                .clone()
+        });
+        match PasswordHash::new(&hash) {
+            Ok(parsed) => Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await
+    .unwrap_or(false);
+    exists && result
+}
+
+fn bearer_or_cookie(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(t.trim().to_owned());
+        }
+    }
+    // Browsers cannot set headers on a WebSocket handshake.
+    if let Some(q) = parts.uri.query() {
+        for pair in q.split('&') {
+            if let Some(t) = pair.strip_prefix("token=") {
+                return Some(t.to_owned());
+            }
+        }
+    }
+    for cookies in parts.headers.get_all(header::COOKIE) {
+        let Ok(s) = cookies.to_str() else { continue };
+        for c in s.split(';') {
+            if let Some((k, v)) = c.trim().split_once('=') {
+                if k == SESSION_COOKIE {
+                    return Some(v.to_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// An authenticated user. `only_workspace` is set for API tokens, which act
+/// inside the one workspace they were made for.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub user_id: UserId,
+    pub only_workspace: Option<WorkspaceId>,
+    /// The presented session token (absent for API tokens): logout revokes it.
+    pub session_token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(a) = parts.extensions.get::<Authed>() {
+            return Ok(a.clone());
+        }
+        let token = bearer_or_cookie(parts).ok_or(ApiError::Unauthorized)?;
+        let hash = token_hash(&token);
+        let authed = if token.starts_with(API_TOKEN_PREFIX) {
+            let (ws, user) = state.store.api_token_owner(&hash).await?.ok_or(ApiError::Unauthorized)?;
+            Authed { user_id: user, only_workspace: Some(ws), session_token: None }
+        } else {
+            let user = state.store.session_user(&hash, state.now()).await?.ok_or(ApiError::Unauthorized)?;
+            Authed { user_id: user, only_workspace: None, session_token: Some(token) }
+        };
+        parts.extensions.insert(authed.clone());
+        Ok(authed)
+    }
+}
+
+/// A member acting inside the workspace named by `{workspace_id}` in the
+/// path. Not a member (or an API token of another workspace) → 404: a
+/// workspace you cannot enter does not exist for you.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub viewer: Viewer,
+}
+
+impl Ctx {
+    pub fn ws(&self) -> WorkspaceId {
+        self.viewer.workspace_id
+    }
+    pub fn user(&self) -> UserId {
+        self.viewer.user_id
+    }
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.viewer.role.at_least(role) { Ok(()) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        let ws = params
+            .iter()
+            .find(|(k, _)| *k == "workspace_id")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .map(WorkspaceId)
+            .ok_or(ApiError::NotFound)?;
+        if authed.only_workspace.is_some_and(|only| only != ws) {
+            return Err(ApiError::NotFound);
+        }
+        let viewer = state.store.viewer(ws, authed.user_id).await?.ok_or(ApiError::NotFound)?;
+        Ok(Ctx { viewer })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_prefixed_and_hash_stably() {
+        let a = new_token(SESSION_PREFIX);
+        let b = new_token(SESSION_PREFIX);
+        assert!(a.starts_with("sbs_") && a.len() > 40);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_with_the_right_secret() {
+        let h = hash_password("correct horse").await.unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", Some(h.clone())).await);
+        assert!(!verify_password("wrong horse", Some(h)).await);
+        assert!(!verify_password("correct horse", None).await);
+    }
+}

@@ -1,0 +1,216 @@
+use crate::auth::Ctx;
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::routes::{next_cursor, PageQuery};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use switchboard_core::events::ConversationScope;
+use switchboard_core::*;
+use switchboard_store::{AssigneeFilter, Claim, ConversationFilter, ConversationPatch, OutboundMessage};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ConversationQuery {
+    pub status: Option<String>,
+    /// `me`, `none` or a user id.
+    pub assignee: Option<String>,
+    pub team: Option<i64>,
+    pub inbox: Option<i64>,
+    pub tag: Option<String>,
+    /// Part of the contact's name, email or phone.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl ConversationQuery {
+    fn filter(&self, me: UserId) -> ApiResult<ConversationFilter> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty() && *s != "all") {
+            None => None,
+            Some(s) => Some(ConversationStatus::parse(s).ok_or_else(|| ApiError::BadRequest(format!("unknown status {s:?}")))?),
+        };
+        let assignee = match self.assignee.as_deref().filter(|s| !s.is_empty()) {
+            None | Some("any") => AssigneeFilter::Any,
+            Some("me") => AssigneeFilter::User(me),
+            Some("none") => AssigneeFilter::Unassigned,
+            Some(id) => AssigneeFilter::User(UserId(
+                id.parse().map_err(|_| ApiError::BadRequest("assignee must be me, none or a user id".into()))?,
+            )),
+        };
+        let tag = self.tag.as_deref().filter(|t| !t.is_empty()).map(validate::tag).transpose()?;
+        Ok(ConversationFilter {
+            status,
+            assignee,
+            team: self.team.map(TeamId),
+            inbox: self.inbox.map(InboxId),
+            tag,
+            contact: None,
+            search: self.q.clone(),
+        })
+    }
+}
+
+/// Loads a conversation the caller may see; anything else is "not found".
+pub async fn visible(st: &AppState, ctx: &Ctx, id: i64) -> ApiResult<Conversation> {
+    let conv = st.store.get_conversation(ctx.ws(), ConversationId(id)).await?.ok_or(ApiError::NotFound)?;
+    if !ctx.viewer.can_see(&ConversationScope::of(&conv)) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(conv)
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/conversations", tag = "conversations", params(ConversationQuery),
+    responses((status = 200, body = Paginated<Conversation>), (status = 400, body = ErrorBody)))]
+pub async fn list_conversations(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiQuery(q): ApiQuery<ConversationQuery>,
+) -> ApiResult<Json<Paginated<Conversation>>> {
+    let filter = q.filter(ctx.user())?;
+    let page = PageQuery { cursor: q.cursor.clone(), limit: q.limit }.page()?;
+    let p = st.store.list_conversations(&ctx.viewer, &filter, page).await?;
+    Ok(Json(Paginated { data: p.items, next_cursor: next_cursor(p.next) }))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}", tag = "conversations",
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)))]
+pub async fn get_conversation(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<Json<Conversation>> {
+    let (_, id) = path;
+    Ok(Json(visible(&st, &ctx, id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}", tag = "conversations",
+    request_body = ConversationUpdate,
+    responses((status = 200, body = Conversation), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_conversation(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64)>,
+    ApiJson(req): ApiJson<ConversationUpdate>,
+) -> ApiResult<Json<Conversation>> {
+    let (_, id) = path;
+    visible(&st, &ctx, id).await?;
+    let now = st.now();
+    if let Some(Some(until)) = req.snoozed_until {
+        if until <= now {
+            return Err(ApiError::Validation("snoozed_until: must be in the future".into()));
+        }
+    }
+    let patch = ConversationPatch {
+        status: req.status.or(match req.snoozed_until {
+            Some(Some(_)) => Some(ConversationStatus::Snoozed),
+            _ => None,
+        }),
+        priority: req.priority,
+        assignee: req.assignee_id,
+        team: req.team_id,
+        snoozed_until: req.snoozed_until,
+    };
+    let written = st.store.update_conversation(ctx.ws(), ConversationId(id), patch, Some(ctx.user()), now).await?;
+    st.publish(written.events);
+    Ok(Json(written.value))
+}
+
+/// Takes an unassigned conversation. Of concurrent claims exactly one wins;
+/// the others get 409 `already_assigned`. Claiming your own is a no-op.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/claim", tag = "conversations",
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn claim(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<Json<Conversation>> {
+    let (_, id) = path;
+    visible(&st, &ctx, id).await?;
+    match st.store.claim_conversation(ctx.ws(), ConversationId(id), ctx.user(), st.now()).await? {
+        Claim::Claimed(written) => {
+            st.publish(written.events);
+            Ok(Json(written.value))
+        }
+        Claim::AlreadyYours(conv) => Ok(Json(conv)),
+        Claim::Taken { assignee } => Err(ApiError::Conflict {
+            code: "already_assigned",
+            message: format!("the conversation is already assigned to user {assignee}"),
+        }),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/tags", tag = "conversations",
+    request_body = TagRequest, responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)))]
+pub async fn add_tag(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64)>,
+    ApiJson(req): ApiJson<TagRequest>,
+) -> ApiResult<Json<Conversation>> {
+    let (_, id) = path;
+    visible(&st, &ctx, id).await?;
+    let tag = validate::tag(&req.tag)?;
+    let written = st.store.tag_conversation(ctx.ws(), ConversationId(id), &tag, true, st.now()).await?;
+    st.publish(written.events);
+    Ok(Json(written.value))
+}
+
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/tags/{tag}", tag = "conversations",
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)))]
+pub async fn remove_tag(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64, String)>,
+) -> ApiResult<Json<Conversation>> {
+    let (_, id, tag) = path;
+    visible(&st, &ctx, id).await?;
+    let tag = validate::tag(&tag).map_err(|_| ApiError::NotFound)?;
+    let written = st.store.tag_conversation(ctx.ws(), ConversationId(id), &tag, false, st.now()).await?;
+    st.publish(written.events);
+    Ok(Json(written.value))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messages", tag = "messages",
+    params(PageQuery), responses((status = 200, body = Paginated<Message>), (status = 404, body = ErrorBody)))]
+pub async fn list_messages(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64)>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Paginated<Message>>> {
+    let (_, id) = path;
+    visible(&st, &ctx, id).await?;
+    let p = st.store.list_messages(ctx.ws(), ConversationId(id), q.page()?).await?;
+    Ok(Json(Paginated { data: p.items, next_cursor: next_cursor(p.next) }))
+}
+
+/// Replies to the customer (`out`) or leaves an internal note. The first
+/// reply to an unassigned conversation assigns it to the replier.
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messages", tag = "messages",
+    request_body = NewMessageRequest,
+    responses((status = 201, body = Message), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_message(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64)>,
+    ApiJson(req): ApiJson<NewMessageRequest>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let (_, id) = path;
+    visible(&st, &ctx, id).await?;
+    let kind = req.kind.unwrap_or(MessageKind::Out);
+    if !matches!(kind, MessageKind::Out | MessageKind::Note) {
+        return Err(ApiError::Validation("kind: must be out or note".into()));
+    }
+    let content = validate::text("content", &req.content, validate::MAX_MESSAGE_CHARS)?;
+    let echo_id = req.echo_id.as_deref().map(validate::echo_id).transpose()?;
+    let me = st.store.get_user(ctx.user()).await?.ok_or(ApiError::Unauthorized)?;
+    let outbound = OutboundMessage {
+        kind,
+        content,
+        sender: Sender { kind: SenderType::User, id: Some(me.id.0), name: Some(me.name) },
+        echo_id,
+        // Web chat has no provider in between: stored is sent. Provider
+        // channels will queue here and the outbox worker will send.
+        status: DeliveryStatus::Sent,
+    };
+    let written = st.store.send_message(ctx.ws(), ConversationId(id), outbound, st.now()).await?;
+    st.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+    st.publish(written.events);
+    Ok((StatusCode::CREATED, Json(written.value)))
+}

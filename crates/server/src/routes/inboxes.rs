@@ -1,0 +1,102 @@
+use crate::auth::{self, Ctx};
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::Json;
+use switchboard_core::*;
+use switchboard_store::{InboxPatch, NewInbox};
+
+/// The origin clients reached us at, for URLs shown to admins.
+pub fn public_base(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+pub fn view(inbox: &Inbox, base: &str) -> InboxView {
+    let widget_snippet = inbox.website_token.as_ref().map(|t| {
+        format!("<script src=\"{base}/widget.js\" data-token=\"{t}\" async></script>")
+    });
+    InboxView {
+        id: inbox.id,
+        name: inbox.name.clone(),
+        channel: inbox.channel,
+        config: inbox.public_config(),
+        website_token: inbox.website_token.clone(),
+        webhook_url: format!("{base}/webhooks/{}/{}", inbox.channel, inbox.id),
+        widget_snippet,
+        created_at: inbox.created_at,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/inboxes", tag = "inboxes",
+    responses((status = 200, body = ListOf<InboxView>)))]
+pub async fn list_inboxes(State(st): State<AppState>, ctx: Ctx, headers: HeaderMap) -> ApiResult<Json<ListOf<InboxView>>> {
+    let base = public_base(&headers);
+    let list = st.store.list_inboxes(ctx.ws()).await?;
+    Ok(Json(ListOf { data: list.iter().map(|i| view(i, &base)).collect() }))
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/inboxes", tag = "inboxes", request_body = CreateInboxRequest,
+    responses((status = 201, body = InboxView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_inbox(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateInboxRequest>,
+) -> ApiResult<(StatusCode, Json<InboxView>)> {
+    ctx.require(Role::Admin)?;
+    let name = validate::name("name", &req.name)?;
+    inbox_config::check(req.channel, &req.config, false)?;
+    let website_token = (req.channel == Channel::Webchat).then(|| auth::random_secret()[..24].to_owned());
+    let inbox = st
+        .store
+        .create_inbox(ctx.ws(), NewInbox { name, channel: req.channel, config: req.config, website_token }, st.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&inbox, &public_base(&headers)))))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes",
+    responses((status = 200, body = InboxView), (status = 404, body = ErrorBody)))]
+pub async fn get_inbox(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    ApiPath(path): ApiPath<(i64, i64)>,
+) -> ApiResult<Json<InboxView>> {
+    let (_, id) = path;
+    let inbox = st.store.get_inbox(ctx.ws(), InboxId(id)).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(view(&inbox, &public_base(&headers))))
+}
+
+#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes", request_body = UpdateInboxRequest,
+    responses((status = 200, body = InboxView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_inbox(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    ApiPath(path): ApiPath<(i64, i64)>,
+    ApiJson(req): ApiJson<UpdateInboxRequest>,
+) -> ApiResult<Json<InboxView>> {
+    let (_, id) = path;
+    ctx.require(Role::Admin)?;
+    let existing = st.store.get_inbox(ctx.ws(), InboxId(id)).await?.ok_or(ApiError::NotFound)?;
+    let name = req.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    if let Some(config) = &req.config {
+        inbox_config::check(existing.channel, config, true)?;
+    }
+    let inbox = st.store.update_inbox(ctx.ws(), InboxId(id), InboxPatch { name, config: req.config }).await?;
+    Ok(Json(view(&inbox, &public_base(&headers))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes",
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_inbox(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<StatusCode> {
+    let (_, id) = path;
+    ctx.require(Role::Admin)?;
+    st.store.delete_inbox(ctx.ws(), InboxId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

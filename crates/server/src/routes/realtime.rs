@@ -1,0 +1,154 @@
+//! The agents' live feed: `/api/v1/ws`. Each socket holds one `Viewer` per
+//! workspace of its user and forwards exactly the events `Viewer::can_see`
+//! allows — the same rule the REST lists apply.
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use switchboard_core::access::Viewer;
+use switchboard_core::events::{ConversationScope, Event, EventPayload, TypingChange};
+use switchboard_core::*;
+use tokio::sync::broadcast::error::RecvError;
+
+#[derive(Deserialize)]
+pub struct SocketQuery {
+    /// Limit the feed to one workspace (default: all of the user's).
+    pub workspace_id: Option<i64>,
+}
+
+pub async fn socket(
+    State(st): State<AppState>,
+    authed: Authed,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<SocketQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let mut workspaces: Vec<WorkspaceId> = st.store.user_workspaces(authed.user_id).await?.into_iter().map(|w| w.id).collect();
+    if let Some(only) = authed.only_workspace {
+        workspaces.retain(|w| *w == only);
+    }
+    if let Some(only) = q.workspace_id {
+        workspaces.retain(|w| w.0 == only);
+        if workspaces.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let user = st.store.get_user(authed.user_id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |ws| agent_socket(st, user, workspaces, ws)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum AgentFrame {
+    Typing { conversation_id: i64, on: bool, workspace_id: Option<i64> },
+    Ping,
+}
+
+async fn load_viewers(st: &AppState, user: UserId, workspaces: &[WorkspaceId]) -> HashMap<WorkspaceId, Viewer> {
+    let mut viewers = HashMap::new();
+    for ws in workspaces {
+        if let Ok(Some(v)) = st.store.viewer(*ws, user).await {
+            viewers.insert(*ws, v);
+        }
+    }
+    viewers
+}
+
+/// The JSON frame for an event, if this viewer may see it.
+pub fn agent_frame(viewer: &Viewer, e: &Event) -> Option<String> {
+    if e.workspace_id != viewer.workspace_id {
+        return None;
+    }
+    match &e.payload {
+        EventPayload::MembershipChanged { .. } => return None,
+        // Your own typing is not news to you.
+        EventPayload::Typing(t) if t.actor.kind == SenderType::User && t.actor.id == Some(viewer.user_id.0) => return None,
+        _ => {}
+    }
+    if let Some(scope) = &e.scope {
+        if !viewer.can_see(scope) {
+            return None;
+        }
+    }
+    let mut v = serde_json::to_value(&e.payload).ok()?;
+    v.as_object_mut()?.insert("workspace_id".into(), serde_json::json!(e.workspace_id));
+    Some(v.to_string())
+}
+
+async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mut ws: WebSocket) {
+    let mut events = st.bus.subscribe();
+    let mut viewers = load_viewers(&st, user.id, &workspaces).await;
+    st.metrics.ws_agent_connections.fetch_add(1, Ordering::Relaxed);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
+    let hello = serde_json::json!({"type": "ready", "data": {"user_id": user.id, "workspaces": workspaces}});
+    if ws.send(WsMessage::Text(hello.to_string().into())).await.is_err() {
+        st.metrics.ws_agent_connections.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = ws.recv() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    WsMessage::Text(t) => t,
+                    WsMessage::Close(_) => break,
+                    _ => continue,
+                };
+                let reply = match serde_json::from_str::<AgentFrame>(&text) {
+                    Err(e) => Some(serde_json::json!({"type": "error", "error": {"code": "invalid_json", "message": e.to_string()}}).to_string()),
+                    Ok(AgentFrame::Ping) => Some(r#"{"type":"pong"}"#.to_owned()),
+                    Ok(AgentFrame::Typing { conversation_id, on, workspace_id }) => {
+                        typing(&st, &user, &viewers, workspace_id, ConversationId(conversation_id), on).await;
+                        None
+                    }
+                };
+                if let Some(reply) = reply {
+                    if ws.send(WsMessage::Text(reply.into())).await.is_err() { break }
+                }
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(e) => {
+                        if let EventPayload::MembershipChanged { user_id } = e.payload {
+                            if user_id == user.id {
+                                viewers = load_viewers(&st, user.id, &workspaces).await;
+                            }
+                        }
+                        let Some(viewer) = viewers.get(&e.workspace_id) else { continue };
+                        if let Some(out) = agent_frame(viewer, &e) {
+                            if ws.send(WsMessage::Text(out.into())).await.is_err() { break }
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Missed events: the client refetches its lists.
+                        if ws.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() { break }
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            _ = heartbeat.tick() => {
+                if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() { break }
+            }
+        }
+    }
+    st.metrics.ws_agent_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn typing(st: &AppState, user: &User, viewers: &HashMap<WorkspaceId, Viewer>, ws: Option<i64>, id: ConversationId, on: bool) {
+    let candidates: Vec<&Viewer> = viewers.values().filter(|v| ws.is_none_or(|w| v.workspace_id.0 == w)).collect();
+    for viewer in candidates {
+        let Ok(Some(conv)) = st.store.get_conversation(viewer.workspace_id, id).await else { continue };
+        if !viewer.can_see(&ConversationScope::of(&conv)) {
+            return;
+        }
+        let actor = Sender { kind: SenderType::User, id: Some(user.id.0), name: Some(user.name.clone()) };
+        st.bus.publish(Event::conversation(viewer.workspace_id, &conv, EventPayload::Typing(TypingChange { conversation_id: id, actor, on })));
+        return;
+    }
+}

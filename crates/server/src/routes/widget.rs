@@ -1,0 +1,296 @@
+//! The website widget's public API: a visitor, identified by a signed
+//! visitor token, reads and writes only their own thread in one inbox.
+
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ClientIp};
+use crate::state::AppState;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use switchboard_channels::webchat::{identity_matches, VisitorClaims};
+use switchboard_core::events::{Event, EventPayload, TypingChange};
+use switchboard_core::*;
+use switchboard_store::{ContactFields, InboundMessage, Received};
+use tokio::sync::broadcast::error::RecvError;
+
+const HISTORY_LIMIT: i64 = 200;
+
+/// A verified visitor and the inbox they write to.
+pub struct Visitor {
+    pub claims: VisitorClaims,
+    pub inbox: Inbox,
+}
+
+fn token_from(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.trim().strip_prefix("Bearer ") {
+            return Some(t.trim().to_owned());
+        }
+    }
+    parts.uri.query()?.split('&').find_map(|p| p.strip_prefix("token=")).map(str::to_owned)
+}
+
+async fn verify_visitor(st: &AppState, token: &str) -> ApiResult<Visitor> {
+    let bad = || ApiError::InvalidCredentials("invalid_visitor_token");
+    let peeked = VisitorClaims::peek(token).map_err(|_| bad())?;
+    let secret = st.signing_secret(peeked.workspace_id).await?.ok_or_else(bad)?;
+    let claims = VisitorClaims::verify(token, &secret).map_err(|_| bad())?;
+    let inbox = st.store.get_inbox(claims.workspace_id, claims.inbox_id).await?.ok_or_else(bad)?;
+    Ok(Visitor { claims, inbox })
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let token = token_from(parts).ok_or(ApiError::Unauthorized)?;
+        let visitor = verify_visitor(st, &token).await?;
+        check_origin(&visitor.inbox, &parts.headers)?;
+        Ok(visitor)
+    }
+}
+
+/// When an inbox lists `allowed_origins`, browsers on other sites are
+/// refused. (Non-browser clients send no Origin and are not affected: the
+/// check protects visitors, the token protects data.)
+fn check_origin(inbox: &Inbox, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(()) };
+    let Some(allowed) = inbox.config.get("allowed_origins").and_then(|v| v.as_array()) else { return Ok(()) };
+    if allowed.is_empty() || allowed.iter().any(|a| a.as_str().is_some_and(|a| a == "*" || a.trim_end_matches('/') == origin)) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn rate_limit(st: &AppState, ip: &str) -> ApiResult<()> {
+    if let Ok(mut limiter) = st.limiters.public.lock() {
+        if let Err(retry_ms) = limiter.check(&ip.to_owned(), st.now().0) {
+            return Err(ApiError::RateLimited { retry_after_secs: (retry_ms as u64).div_ceil(1000) });
+        }
+    }
+    Ok(())
+}
+
+fn session_view(token: String, contact: &Contact, inbox: &Inbox) -> WidgetSession {
+    WidgetSession {
+        visitor_token: token,
+        contact: WidgetContact { name: contact.name.clone(), email: contact.email.clone(), phone: contact.phone.clone() },
+        inbox: WidgetInbox {
+            name: inbox.name.clone(),
+            prechat: inbox.config.get("prechat").and_then(|v| v.as_bool()).unwrap_or(true),
+            greeting: inbox.config_str("greeting").map(str::to_owned),
+        },
+    }
+}
+
+/// Starts or resumes a visitor's session.
+#[utoipa::path(post, path = "/api/v1/widget/session", tag = "widget", request_body = WidgetSessionRequest,
+    responses((status = 200, body = WidgetSession), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn session(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<WidgetSessionRequest>,
+) -> ApiResult<Json<WidgetSession>> {
+    rate_limit(&st, &ip)?;
+    let inbox = st
+        .store
+        .find_inbox_by_website_token(req.website_token.trim())
+        .await?
+        .filter(|i| i.channel == Channel::Webchat)
+        .ok_or(ApiError::NotFound)?;
+    check_origin(&inbox, &headers)?;
+    let ws = inbox.workspace_id;
+    let secret = st.signing_secret(ws).await?.ok_or(ApiError::NotFound)?;
+    let now = st.now();
+    let contact = if let Some(identifier) = req.identifier.as_deref() {
+        let identifier = validate::text("identifier", identifier, 200)?;
+        let secret = inbox.config_str("identity_secret").ok_or(ApiError::InvalidCredentials("invalid_identity"))?;
+        let hash = req.identifier_hash.as_deref().unwrap_or("");
+        if !identity_matches(secret, &identifier, hash) {
+            return Err(ApiError::InvalidCredentials("invalid_identity"));
+        }
+        match st.store.find_contact_by_identifier(ws, &identifier).await? {
+            Some(c) => c,
+            None => {
+                let fields = ContactFields { identifier: Some(identifier), ..Default::default() };
+                st.store.create_contact(ws, fields, now).await?
+            }
+        }
+    } else if let Some(token) = req.visitor_token.as_deref() {
+        let visitor = verify_visitor(&st, token).await?;
+        if visitor.claims.inbox_id != inbox.id {
+            return Err(ApiError::InvalidCredentials("invalid_visitor_token"));
+        }
+        st.store.get_contact(ws, visitor.claims.contact_id).await?.ok_or(ApiError::InvalidCredentials("invalid_visitor_token"))?
+    } else {
+        st.store.create_contact(ws, ContactFields::default(), now).await?
+    };
+    let claims = VisitorClaims { workspace_id: ws, inbox_id: inbox.id, contact_id: contact.id };
+    Ok(Json(session_view(claims.sign(&secret), &contact, &inbox)))
+}
+
+/// The pre-chat form: the visitor fills their card.
+#[utoipa::path(patch, path = "/api/v1/widget/contact", tag = "widget", request_body = WidgetContactRequest,
+    responses((status = 200, body = WidgetContact), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn update_contact(
+    State(st): State<AppState>,
+    visitor: Visitor,
+    ApiJson(req): ApiJson<WidgetContactRequest>,
+) -> ApiResult<Json<WidgetContact>> {
+    let fields = super::contacts::card_fields(ContactRequest {
+        name: req.name.map(Some),
+        email: req.email.map(Some),
+        phone: req.phone.map(Some),
+        custom_fields: None,
+    })?;
+    let c = st.store.update_contact(visitor.claims.workspace_id, visitor.claims.contact_id, fields, st.now()).await?;
+    Ok(Json(WidgetContact { name: c.name, email: c.email, phone: c.phone }))
+}
+
+#[utoipa::path(get, path = "/api/v1/widget/messages", tag = "widget",
+    responses((status = 200, body = ListOf<Message>), (status = 401, body = ErrorBody)))]
+pub async fn messages(State(st): State<AppState>, visitor: Visitor) -> ApiResult<Json<ListOf<Message>>> {
+    let c = visitor.claims;
+    Ok(Json(ListOf { data: st.store.contact_thread(c.workspace_id, c.inbox_id, c.contact_id, HISTORY_LIMIT).await? }))
+}
+
+/// Stores a visitor message (deduplicated by `echo_id`) and publishes it.
+pub async fn visitor_send(st: &AppState, v: &VisitorClaims, content: &str, echo_id: &str) -> ApiResult<Received> {
+    let content = validate::text("content", content, validate::MAX_MESSAGE_CHARS)?;
+    let echo_id = validate::echo_id(echo_id)?;
+    let inbound = InboundMessage {
+        inbox_id: v.inbox_id,
+        contact_id: v.contact_id,
+        content,
+        dedup_key: Some(format!("webchat:{}:{echo_id}", v.contact_id)),
+        echo_id: Some(echo_id),
+    };
+    let received = st.store.receive_message(v.workspace_id, inbound, st.now()).await?;
+    if received.created {
+        st.metrics.messages_received.fetch_add(1, Ordering::Relaxed);
+        st.publish(received.events.clone());
+    }
+    Ok(received)
+}
+
+#[utoipa::path(post, path = "/api/v1/widget/messages", tag = "widget", request_body = WidgetMessageRequest,
+    responses((status = 201, body = Message), (status = 200, description = "a resend of a stored message", body = Message),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn send(
+    State(st): State<AppState>,
+    visitor: Visitor,
+    ApiJson(req): ApiJson<WidgetMessageRequest>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let r = visitor_send(&st, &visitor.claims, &req.content, &req.echo_id).await?;
+    let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(r.message)))
+}
+
+pub async fn socket(State(st): State<AppState>, visitor: Visitor, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(64 * 1024).on_upgrade(move |ws| visitor_socket(st, visitor.claims, ws)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum VisitorFrame {
+    Message { content: String, echo_id: String },
+    Typing { on: bool },
+    Ping,
+}
+
+fn frame(kind: &str, data: serde_json::Value) -> WsMessage {
+    WsMessage::Text(serde_json::json!({ "type": kind, "data": data }).to_string().into())
+}
+
+fn error_frame(e: &ApiError) -> WsMessage {
+    WsMessage::Text(serde_json::json!({ "type": "error", "error": e.body().error }).to_string().into())
+}
+
+async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
+    let mut events = st.bus.subscribe();
+    st.metrics.ws_visitor_connections.fetch_add(1, Ordering::Relaxed);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
+    loop {
+        tokio::select! {
+            incoming = ws.recv() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    WsMessage::Text(t) => t,
+                    WsMessage::Close(_) => break,
+                    _ => continue,
+                };
+                let reply = match serde_json::from_str::<VisitorFrame>(&text) {
+                    Err(e) => Some(error_frame(&ApiError::InvalidJson(e.to_string()))),
+                    Ok(VisitorFrame::Ping) => Some(WsMessage::Text(r#"{"type":"pong"}"#.into())),
+                    Ok(VisitorFrame::Typing { on }) => {
+                        publish_visitor_typing(&st, &v, on).await;
+                        None
+                    }
+                    Ok(VisitorFrame::Message { content, echo_id }) => match visitor_send(&st, &v, &content, &echo_id).await {
+                        // A resend publishes nothing: answer this socket directly.
+                        Ok(r) if !r.created => serde_json::to_value(&r.message).ok().map(|m| frame("message.created", m)),
+                        Ok(_) => None,
+                        Err(e) => Some(error_frame(&e)),
+                    },
+                };
+                if let Some(reply) = reply {
+                    if ws.send(reply).await.is_err() { break }
+                }
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(e) => {
+                        if let Some(out) = visitor_frame(&v, &e) {
+                            if ws.send(out).await.is_err() { break }
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        if ws.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() { break }
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            _ = heartbeat.tick() => {
+                if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() { break }
+            }
+        }
+    }
+    st.metrics.ws_visitor_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn publish_visitor_typing(st: &AppState, v: &VisitorClaims, on: bool) {
+    // Typing goes to the visitor's open conversation, if there is one.
+    let Ok(Some(conv)) = st.store.open_conversation_of(v.workspace_id, v.inbox_id, v.contact_id).await else { return };
+    let actor = Sender { kind: SenderType::Contact, id: Some(v.contact_id.0), name: conv.contact.name.clone() };
+    st.bus.publish(Event::conversation(
+        v.workspace_id,
+        &conv,
+        EventPayload::Typing(TypingChange { conversation_id: conv.id, actor, on }),
+    ));
+}
+
+/// What of an event this visitor sees, shaped for the widget.
+fn visitor_frame(v: &VisitorClaims, e: &Event) -> Option<WsMessage> {
+    let scope = e.scope?;
+    if e.workspace_id != v.workspace_id || scope.contact_id != v.contact_id || scope.inbox_id != v.inbox_id {
+        return None;
+    }
+    if !e.visible_to_customer() {
+        return None;
+    }
+    match &e.payload {
+        EventPayload::MessageCreated(m) => Some(frame("message.created", serde_json::to_value(m).ok()?)),
+        EventPayload::MessageUpdated(m) => Some(frame("message.updated", serde_json::to_value(m).ok()?)),
+        EventPayload::Typing(t) => Some(frame("typing", serde_json::json!({ "on": t.on, "name": t.actor.name }))),
+        _ => None,
+    }
+}

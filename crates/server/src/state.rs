@@ -1,0 +1,108 @@
+//! Shared application state and the injected clock.
+
+use crate::metrics::Metrics;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use switchboard_bus::Bus;
+use switchboard_core::rate_limit::{RateLimit, RateLimiter};
+use switchboard_core::{Timestamp, WorkspaceId};
+use switchboard_store::Store;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Demo mode serves the widget demo page.
+    pub demo: bool,
+    /// How long a login session lasts.
+    pub session_ttl_ms: i64,
+    pub login_limit: RateLimit,
+    pub public_limit: RateLimit,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_body_bytes: 1024 * 1024,
+            demo: false,
+            session_ttl_ms: 30 * 24 * 3600 * 1000,
+            login_limit: RateLimit { max_events: 10, window_ms: 60_000 },
+            public_limit: RateLimit { max_events: 120, window_ms: 60_000 },
+        }
+    }
+}
+
+/// Rate limiters keyed by client address (and login email).
+pub struct Limiters {
+    pub login: Mutex<RateLimiter<String>>,
+    pub public: Mutex<RateLimiter<String>>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub bus: Bus,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+    pub limiters: Arc<Limiters>,
+    pub metrics: Arc<Metrics>,
+    signing_secrets: Arc<Mutex<HashMap<WorkspaceId, Arc<[u8]>>>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, bus: Bus, clock: Arc<dyn Clock>, settings: Settings) -> AppState {
+        let limiters = Limiters {
+            login: Mutex::new(RateLimiter::new(settings.login_limit)),
+            public: Mutex::new(RateLimiter::new(settings.public_limit)),
+        };
+        AppState {
+            store,
+            bus,
+            clock,
+            settings: Arc::new(settings),
+            limiters: Arc::new(limiters),
+            metrics: Arc::new(Metrics::default()),
+            signing_secrets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The workspace's private key for visitor tokens. Secrets never change,
+    /// so they are cached after the first read.
+    pub async fn signing_secret(&self, ws: WorkspaceId) -> Result<Option<Arc<[u8]>>, switchboard_store::StoreError> {
+        if let Some(s) = self.signing_secrets.lock().ok().and_then(|m| m.get(&ws).cloned()) {
+            return Ok(Some(s));
+        }
+        let Some(secret) = self.store.workspace_signing_secret(ws).await? else { return Ok(None) };
+        let secret: Arc<[u8]> = Arc::from(secret.into_bytes().into_boxed_slice());
+        if let Ok(mut m) = self.signing_secrets.lock() {
+            m.insert(ws, secret.clone());
+        }
+        Ok(Some(secret))
+    }
+
+    /// Publishes what a committed write produced.
+    pub fn publish(&self, events: Vec<switchboard_core::events::Event>) {
+        self.metrics.events_published.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.bus.publish_all(events);
+    }
+}
