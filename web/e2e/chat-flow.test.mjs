@@ -18,7 +18,7 @@ after(async () => {
 
 test('widget message → live in agent inbox → claim → template reply → customer sees it', { skip: skipReason || false, timeout: 120_000 }, async () => {
   const base = server.url;
-  await ensureTemplate(base, 'greet', 'Hi {{contact.name}}, thanks for writing to us! How can I help?');
+  await ensureTemplate(base, 'e2e-welcome', 'Hi {{contact.name}}, thanks for writing to us! How can I help?');
   const customerName = `Olena ${uniq()}`;
   const firstWords = `Hello, where is my order ${uniq()}?`;
 
@@ -74,7 +74,7 @@ test('widget message → live in agent inbox → claim → template reply → cu
   assert.equal(conv.assignee_id, a.user.id);
 
   // Template picker on "/": the variable is filled from the contact.
-  await alice.fill('[data-testid=composer-input]', '/gre');
+  await alice.fill('[data-testid=composer-input]', '/e2e-welcome');
   await alice.locator('[data-testid=template-picker]').waitFor({ timeout: 5_000 });
   await alice.keyboard.press('Enter');
   const filled = await alice.inputValue('[data-testid=composer-input]');

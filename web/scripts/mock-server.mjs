@@ -393,7 +393,7 @@ server.on('upgrade', (req, socket) => {
       if (f.type === 'typing') {
         const conv = conversations.find((x) => x.id === f.conversation_id);
         if (!conv) return;
-        for (const s of visitorSockets) if (s.contactId === conv.contact_id) s.send({ type: 'typing', data: { on: !!f.on } });
+        for (const s of visitorSockets) if (s.contactId === conv.contact_id) s.send({ type: 'typing', data: { on: !!f.on, name: u.name } });
         for (const s of agentSockets) if (s !== c) s.send({ type: 'typing', workspace_id: W, data: { conversation_id: conv.id, actor: { type: 'user', id: u.id, name: u.name }, on: !!f.on } });
       }
     });

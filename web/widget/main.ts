@@ -22,7 +22,7 @@ interface WMessage {
 interface Session {
   visitor_token: string;
   contact: { name: string | null; email: string | null; phone: string | null };
-  inbox: { name: string; prechat: boolean };
+  inbox: { name: string; prechat: boolean; greeting?: string | null };
 }
 
 const dict = {
@@ -373,7 +373,11 @@ class Widget {
         this.upsert(frame.data as WMessage, frame.type === 'message.created');
         this.render();
       } else if (frame.type === 'typing') {
-        this.showAgentTyping(!!frame.data?.on);
+        // Only the team's typing: the visitor's own typing comes back without a name or with theirs.
+        const name = frame.data?.name;
+        if (name && name !== this.session?.contact.name) this.showAgentTyping(!!frame.data?.on);
+      } else if (frame.type === 'resync') {
+        void this.loadHistory();
       }
     };
     ws.onclose = () => {
@@ -485,7 +489,7 @@ class Widget {
       const empty = el('div', { class: 'empty' });
       const b = el('b');
       b.textContent = this.t('hello');
-      empty.append(b, document.createTextNode(this.t('helloSub')));
+      empty.append(b, document.createTextNode(this.session?.inbox.greeting || this.t('helloSub')));
       body.appendChild(empty);
     }
     let prevSender = '';

@@ -15,7 +15,7 @@ export class Realtime {
   private stopped = true;
   up = false;
 
-  constructor(private token: () => string | null) {}
+  constructor(private token: () => string | null, private workspaceId: () => number | null) {}
 
   start() {
     this.stopped = false;
@@ -56,7 +56,11 @@ export class Realtime {
     clearTimeout(this.timer);
     const tok = this.token();
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const url = `${proto}//${location.host}/api/v1/ws${tok ? `?token=${encodeURIComponent(tok)}` : ''}`;
+    const params = new URLSearchParams();
+    if (tok) params.set('token', tok);
+    const ws_id = this.workspaceId();
+    if (ws_id != null) params.set('workspace_id', String(ws_id));
+    const url = `${proto}//${location.host}/api/v1/ws?${params}`;
     let ws: WebSocket;
     try { ws = new WebSocket(url); } catch { return this.retry(); }
     this.ws = ws;
@@ -69,8 +73,12 @@ export class Realtime {
       this.ping = setInterval(() => this.send({ type: 'ping' }), 25000);
     };
     ws.onmessage = (ev) => {
-      let f: ServerFrame;
+      let f: ServerFrame | { type: 'resync' };
       try { f = JSON.parse(String(ev.data)); } catch { return; }
+      // The server dropped events for this socket (it lagged): reload like after a reconnect.
+      if (f.type === 'resync') { this.setUp(true, true); return; }
+      const wanted = this.workspaceId();
+      if ('workspace_id' in f && wanted != null && f.workspace_id !== wanted) return;
       for (const h of this.handlers) {
         try { h(f); } catch (e) { console.error(e); }
       }

@@ -28,7 +28,7 @@ class Session {
   self = $derived(this.users.find((u) => u.id === this.me?.user.id) ?? null);
   myTeams = $derived(this.teams.filter((t) => t.members.some((m) => m.user_id === this.me?.user.id)));
 
-  rt = new Realtime(() => this.token);
+  rt = new Realtime(() => this.token, () => this.workspace?.id ?? null);
 
   constructor() {
     setUnauthorizedHandler(() => this.clear());
