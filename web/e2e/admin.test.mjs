@@ -77,6 +77,12 @@ test('admin creates a team and a user; the user can log in', { skip: skipReason 
   await uiLogin(ninaPage, base, email, password);
   await ninaPage.click('[data-testid=user-menu]');
   assert.match(await ninaPage.locator('.user-menu').innerText(), /Nina Night/);
+  // Switch the UI to Ukrainian; the choice sticks across a reload.
+  await ninaPage.selectOption('[data-testid=lang-select]', 'uk');
+  await until(async () => (await ninaPage.locator('[data-testid=nav-inbox]').innerText()).includes('Діалоги'), 'Ukrainian navigation');
+  await ninaPage.reload();
+  await ninaPage.locator('[data-testid=tab-unassigned]', { hasText: 'Вільні' }).waitFor({ timeout: 10_000 });
+  await shot(ninaPage, '15-agent-ukrainian');
   // An agent gets neither the live dashboard nor the settings.
   assert.equal(await ninaPage.locator('[data-testid=nav-admin]').count(), 0);
   assert.equal(await ninaPage.locator('[data-testid=nav-supervisor]').count(), 0);
