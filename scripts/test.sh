@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs all of them: Rust unit, store
+# (SQLite and PostgreSQL), end-to-end tests against the real binary, and the
+# browser tests in Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing ${need_apt[*]} from Debian"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "==> web: install and build (the binary embeds web/dist)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+
+echo "==> rust: build and test (SQLite and PostgreSQL at ${SWITCHBOARD_TEST_PG:-postgres://127.0.0.1:5432/test})"
+cargo build -p switchboard
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+echo "==> browser tests (Chromium via playwright-core)"
+(cd web && SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" npm run test:e2e)
