@@ -1,6 +1,7 @@
-// Hand-written types for docs/API.md (v1). Once the server prints its OpenAPI
-// document (`switchboard openapi > web/openapi.json`), `npm run gen:api`
-// generates src/lib/api-schema.d.ts and these can be derived from it.
+// Types for docs/API.md (v1), written by hand for readability. They are
+// checked against the server's OpenAPI document at compile time
+// (api-contract.ts vs api-schema.d.ts, regenerated with
+// `switchboard openapi > web/openapi.json && npm run gen:api`).
 
 export type Id = number;
 export type Role = 'admin' | 'supervisor' | 'agent';
