@@ -6,7 +6,8 @@
 export type Id = number;
 export type Role = 'admin' | 'supervisor' | 'agent';
 export type Presence = 'online' | 'away' | 'dnd' | 'offline';
-export type Channel = 'webchat' | 'whatsapp' | 'telegram' | 'messenger' | 'instagram' | 'viber' | 'email' | 'voice';
+export const CHANNELS = ['webchat', 'whatsapp', 'telegram', 'messenger', 'instagram', 'viber', 'email', 'voice'] as const;
+export type Channel = (typeof CHANNELS)[number];
 export type ConversationStatus = 'open' | 'pending' | 'snoozed' | 'resolved';
 export type Priority = 'none' | 'low' | 'medium' | 'high' | 'urgent';
 export type MessageKind = 'in' | 'out' | 'note' | 'system';

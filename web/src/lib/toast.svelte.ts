@@ -10,6 +10,11 @@ class Toasts {
   dismiss(id: number) { this.items = this.items.filter((t) => t.id !== id); }
 }
 export const toasts = new Toasts();
+/** Copies text to the clipboard and says whether it worked. */
+export async function copyText(text: string, ok: string, failed: string) {
+  try { await navigator.clipboard.writeText(text); toasts.show(ok, 'success', 2000); }
+  catch { toasts.show(failed, 'error'); }
+}
 export function toastError(e: unknown) {
   toasts.show(e instanceof Error ? e.message : String(e), 'error', 6000);
 }
