@@ -9,6 +9,7 @@
 // server echoes a message with that echo_id; after every reconnect the set is
 // resent, and the server deduplicates by echo_id.
 import { css } from './styles';
+import { linkParts } from '../src/lib/links';
 
 interface WMessage {
   id?: number;
@@ -74,6 +75,16 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   for (const k in attrs) e.setAttribute(k, attrs[k]);
   if (html) e.innerHTML = html;
   return e;
+}
+
+/** Appends text with http(s) links as anchors (built as nodes, never as HTML). */
+function appendText(parent: HTMLElement, text: string) {
+  for (const part of linkParts(text)) {
+    if (!part.href) { parent.appendChild(document.createTextNode(part.text)); continue; }
+    const a = el('a', { href: part.href, target: '_blank', rel: 'noopener noreferrer' });
+    a.textContent = part.text;
+    parent.appendChild(a);
+  }
 }
 
 const store = {
@@ -503,7 +514,7 @@ class Widget {
         node.appendChild(who);
       }
       prevSender = senderKey;
-      node.appendChild(document.createTextNode(m.content));
+      appendText(node, m.content);
       body.appendChild(node);
       if (m.pending) {
         const meta = el('div', { class: `meta ${kind}` });

@@ -58,6 +58,7 @@ button { font: inherit; cursor: pointer; }
 .msg.in { align-self: flex-end; background: var(--sb-accent); color: var(--sb-accent-ink); border-bottom-right-radius: 4px; }
 .msg.out { align-self: flex-start; background: #fff; border: 1px solid var(--sb-line); border-bottom-left-radius: 4px; }
 .msg.system { align-self: center; background: transparent; color: var(--sb-muted); font-size: 12.5px; text-align: center; }
+.msg a { color: inherit; text-decoration: underline; }
 .msg .who { display: block; font-size: 11.5px; font-weight: 600; color: var(--sb-muted); margin-bottom: 2px; }
 .meta { font-size: 11px; color: var(--sb-muted); margin: -2px 4px 4px; }
 .meta.in { align-self: flex-end; }

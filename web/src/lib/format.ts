@@ -1,5 +1,6 @@
 import type { Contact, Member } from './api-types';
 import { i18n } from './i18n.svelte';
+export { linkParts } from './links';
 
 export function initials(name: string | null | undefined): string {
   const parts = (name || '?').trim().split(/\s+/).filter(Boolean);
@@ -64,3 +65,4 @@ export function fillTemplate(text: string, contact: Contact | null, agent: Pick<
   for (const [k, v] of Object.entries(contact?.custom_fields ?? {})) vars[`contact.${k}`] = String(v);
   return text.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (all, key: string) => (key in vars ? vars[key] : all));
 }
+
