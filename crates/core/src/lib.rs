@@ -7,6 +7,7 @@
 //! crate of this workspace.
 
 pub mod access;
+pub mod business_hours;
 pub mod events;
 pub mod ids;
 pub mod inbox_config;

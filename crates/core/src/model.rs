@@ -311,3 +311,23 @@ mod tests {
         assert!(!public.contains_key("access_token"));
     }
 }
+
+/// A supervisor's spot-check mark on a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Review {
+    pub id: i64,
+    pub conversation_id: ConversationId,
+    pub reviewer_id: UserId,
+    /// 1 (poor) … 5 (excellent).
+    pub score: i64,
+    pub comment: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiTokenInfo {
+    pub id: ApiTokenId,
+    pub name: String,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+}

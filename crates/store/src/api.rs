@@ -239,4 +239,25 @@ impl Backend {
     pub async fn delete_template(&self, ws: WorkspaceId, id: TemplateId) -> Result<()> {
         self.write(move |c| Box::pin(async move { ops::delete_template(c, ws, id).await })).await
     }
+
+    pub async fn list_reviews(&self, ws: WorkspaceId, conversation: ConversationId) -> Result<Vec<Review>> {
+        ops::list_reviews(&mut *self.read().await?, ws, conversation).await
+    }
+    pub async fn create_review(&self, ws: WorkspaceId, conversation: ConversationId, reviewer: UserId, score: i64, comment: &str, now: Timestamp) -> Result<Review> {
+        let comment = comment.to_owned();
+        self.write(move |c| Box::pin(async move { ops::create_review(c, ws, conversation, reviewer, score, &comment, now).await })).await
+    }
+    pub async fn get_business_hours(&self, ws: WorkspaceId) -> Result<Option<String>> {
+        ops::get_business_hours(&mut *self.read().await?, ws).await
+    }
+    pub async fn set_business_hours(&self, ws: WorkspaceId, config: &str, now: Timestamp) -> Result<()> {
+        let config = config.to_owned();
+        self.write(move |c| Box::pin(async move { ops::set_business_hours(c, ws, &config, now).await })).await
+    }
+    pub async fn list_api_tokens(&self, ws: WorkspaceId) -> Result<Vec<ApiTokenInfo>> {
+        ops::list_api_tokens(&mut *self.read().await?, ws).await
+    }
+    pub async fn delete_api_token(&self, ws: WorkspaceId, id: ApiTokenId) -> Result<()> {
+        self.write(move |c| Box::pin(async move { ops::delete_api_token(c, ws, id).await })).await
+    }
 }

@@ -163,4 +163,10 @@ forward! {
     fn update_template(ws: WorkspaceId, id: TemplateId, name: Option<&str>, content: Option<&str>) -> Template;
     fn delete_template(ws: WorkspaceId, id: TemplateId) -> ();
     fn count_events(ws: WorkspaceId) -> i64;
+    fn list_reviews(ws: WorkspaceId, conversation: ConversationId) -> Vec<Review>;
+    fn create_review(ws: WorkspaceId, conversation: ConversationId, reviewer: UserId, score: i64, comment: &str, now: Timestamp) -> Review;
+    fn get_business_hours(ws: WorkspaceId) -> Option<String>;
+    fn set_business_hours(ws: WorkspaceId, config: &str, now: Timestamp) -> ();
+    fn list_api_tokens(ws: WorkspaceId) -> Vec<ApiTokenInfo>;
+    fn delete_api_token(ws: WorkspaceId, id: ApiTokenId) -> ();
 }

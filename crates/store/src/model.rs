@@ -103,6 +103,7 @@ pub struct ConversationFilter {
     pub assignee: AssigneeFilter,
     pub team: Option<TeamId>,
     pub inbox: Option<InboxId>,
+    pub channel: Option<Channel>,
     pub tag: Option<String>,
     pub contact: Option<ContactId>,
     /// Case-insensitive substring of the contact's name, email or phone.

@@ -970,6 +970,9 @@ pub async fn list_conversations(c: &mut Conn, viewer: &Viewer, f: &ConversationF
     if let Some(i) = f.inbox {
         qb.push(" AND c.inbox_id = ").push_bind(i.0);
     }
+    if let Some(ch) = f.channel {
+        qb.push(" AND i.channel = ").push_bind(ch.as_str());
+    }
     if let Some(contact) = f.contact {
         qb.push(" AND c.contact_id = ").push_bind(contact.0);
     }
@@ -1543,4 +1546,106 @@ pub async fn open_conversation_of(c: &mut Conn, ws: WorkspaceId, inbox: InboxId,
         None => Ok(None),
         Some(r) => get_conversation(c, ws, ConversationId(r.try_get(0)?)).await,
     }
+}
+
+// ------------------------------------------------- reviews, hours, api tokens
+
+fn review_row(r: &DbRow) -> Result<Review> {
+    Ok(Review {
+        id: r.try_get("id")?,
+        conversation_id: ConversationId(r.try_get("conversation_id")?),
+        reviewer_id: UserId(r.try_get("reviewer_id")?),
+        score: r.try_get("score")?,
+        comment: r.try_get("comment")?,
+        created_at: ts(r.try_get("created_at")?),
+    })
+}
+
+pub async fn list_reviews(c: &mut Conn, ws: WorkspaceId, conversation: ConversationId) -> Result<Vec<Review>> {
+    must_conversation(c, ws, conversation).await?;
+    let rows = sqlx::query(
+        "SELECT id, conversation_id, reviewer_id, score, comment, created_at FROM reviews
+         WHERE workspace_id = $1 AND conversation_id = $2 ORDER BY id DESC",
+    )
+    .bind(ws.0)
+    .bind(conversation.0)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(review_row).collect()
+}
+
+pub async fn create_review(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    conversation: ConversationId,
+    reviewer: UserId,
+    score: i64,
+    comment: &str,
+    now: Timestamp,
+) -> Result<Review> {
+    must_conversation(c, ws, conversation).await?;
+    let r = sqlx::query(
+        "INSERT INTO reviews (workspace_id, conversation_id, reviewer_id, score, comment, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, conversation_id, reviewer_id, score, comment, created_at",
+    )
+    .bind(ws.0)
+    .bind(conversation.0)
+    .bind(reviewer.0)
+    .bind(score)
+    .bind(comment)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await?;
+    review_row(&r)
+}
+
+pub async fn get_business_hours(c: &mut Conn, ws: WorkspaceId) -> Result<Option<String>> {
+    let r = sqlx::query("SELECT config FROM business_hours WHERE workspace_id = $1")
+        .bind(ws.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(r.map(|r| r.try_get(0)).transpose()?)
+}
+
+pub async fn set_business_hours(c: &mut Conn, ws: WorkspaceId, config: &str, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO business_hours (workspace_id, config, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (workspace_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+    )
+    .bind(ws.0)
+    .bind(config)
+    .bind(now.0)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub async fn list_api_tokens(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<ApiTokenInfo>> {
+    let rows = sqlx::query("SELECT id, name, user_id, created_at FROM api_tokens WHERE workspace_id = $1 ORDER BY id")
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ApiTokenInfo {
+                id: ApiTokenId(r.try_get("id")?),
+                name: r.try_get("name")?,
+                user_id: UserId(r.try_get("user_id")?),
+                created_at: ts(r.try_get("created_at")?),
+            })
+        })
+        .collect()
+}
+
+pub async fn delete_api_token(c: &mut Conn, ws: WorkspaceId, id: ApiTokenId) -> Result<()> {
+    let done = sqlx::query("DELETE FROM api_tokens WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }

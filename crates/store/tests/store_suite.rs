@@ -44,6 +44,8 @@ store_suite!(
     replying_claims_and_stops_the_wait,
     inbox_secrets_survive_partial_update,
     concurrent_writes_with_failures_commit_the_rest,
+    reviews_business_hours_and_api_tokens,
+    channel_filter_matches_the_inbox_channel,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -485,4 +487,43 @@ async fn concurrent_writes_with_failures_commit_the_rest(store: Store) {
 #[allow(dead_code)]
 fn _guards_are_used(_: TestDbGuard) {
     let _ = (sqlite_store, postgres_store);
+}
+
+async fn reviews_business_hours_and_api_tokens(store: Store) {
+    let w = world(&store, "audit").await;
+    let other = world(&store, "audit2").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "hi", None, at(1)).await.conversation.id;
+    let r = store.create_review(w.ws, conv, w.admin, 4, "polite, slow", at(2)).await.unwrap();
+    store.create_review(w.ws, conv, w.admin, 2, "", at(3)).await.unwrap();
+    let list = store.list_reviews(w.ws, conv).await.unwrap();
+    assert_eq!(list.iter().map(|x| x.score).collect::<Vec<_>>(), vec![2, 4], "newest first");
+    assert_eq!(list[1], r);
+    assert!(matches!(store.create_review(other.ws, conv, other.admin, 5, "", at(4)).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.list_reviews(other.ws, conv).await, Err(StoreError::NotFound)));
+
+    assert_eq!(store.get_business_hours(w.ws).await.unwrap(), None);
+    store.set_business_hours(w.ws, "{\"a\":1}", at(5)).await.unwrap();
+    store.set_business_hours(w.ws, "{\"a\":2}", at(6)).await.unwrap();
+    assert_eq!(store.get_business_hours(w.ws).await.unwrap().as_deref(), Some("{\"a\":2}"));
+    assert_eq!(store.get_business_hours(other.ws).await.unwrap(), None);
+
+    let id = store.create_api_token(w.ws, w.admin, "crm", "hash-1", at(7)).await.unwrap();
+    assert_eq!(store.list_api_tokens(w.ws).await.unwrap().len(), 1);
+    assert!(store.list_api_tokens(other.ws).await.unwrap().is_empty());
+    assert!(matches!(store.delete_api_token(other.ws, id).await, Err(StoreError::NotFound)));
+    assert_eq!(store.api_token_owner("hash-1").await.unwrap(), Some((w.ws, w.admin)));
+    store.delete_api_token(w.ws, id).await.unwrap();
+    assert_eq!(store.api_token_owner("hash-1").await.unwrap(), None);
+}
+
+async fn channel_filter_matches_the_inbox_channel(store: Store) {
+    let w = world(&store, "channels").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    inbound(&store, &w, c, "hi", None, at(1)).await;
+    let v = viewer(&w, w.admin, Role::Admin, vec![]);
+    let web = ConversationFilter { channel: Some(Channel::Webchat), ..Default::default() };
+    let tg = ConversationFilter { channel: Some(Channel::Telegram), ..Default::default() };
+    assert_eq!(store.list_conversations(&v, &web, Page::first(10)).await.unwrap().items.len(), 1);
+    assert!(store.list_conversations(&v, &tg, Page::first(10)).await.unwrap().items.is_empty());
 }

@@ -20,6 +20,8 @@ pub struct ConversationQuery {
     pub assignee: Option<String>,
     pub team: Option<i64>,
     pub inbox: Option<i64>,
+    /// webchat, whatsapp, telegram, …
+    pub channel: Option<String>,
     pub tag: Option<String>,
     /// Part of the contact's name, email or phone.
     pub q: Option<String>,
@@ -41,12 +43,17 @@ impl ConversationQuery {
                 id.parse().map_err(|_| ApiError::BadRequest("assignee must be me, none or a user id".into()))?,
             )),
         };
+        let channel = match self.channel.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(c) => Some(Channel::parse(c).ok_or_else(|| ApiError::BadRequest(format!("unknown channel {c:?}")))?),
+        };
         let tag = self.tag.as_deref().filter(|t| !t.is_empty()).map(validate::tag).transpose()?;
         Ok(ConversationFilter {
             status,
             assignee,
             team: self.team.map(TeamId),
             inbox: self.inbox.map(InboxId),
+            channel,
             tag,
             contact: None,
             search: self.q.clone(),
@@ -213,4 +220,48 @@ pub async fn create_message(
     st.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
     st.publish(written.events);
     Ok((StatusCode::CREATED, Json(written.value)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// 1 (poor) … 5 (excellent).
+    pub score: i64,
+    pub comment: Option<String>,
+}
+
+/// Spot-check marks, newest first. Supervisors see all; an agent sees the
+/// marks on conversations assigned to them.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/reviews", tag = "conversations",
+    responses((status = 200, body = ListOf<Review>), (status = 404, body = ErrorBody)))]
+pub async fn list_reviews(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<Json<ListOf<Review>>> {
+    let (_, id) = path;
+    let conv = visible(&st, &ctx, id).await?;
+    if !ctx.viewer.sees_all() && conv.assignee_id != Some(ctx.user()) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(ListOf { data: st.store.list_reviews(ctx.ws(), conv.id).await? }))
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/reviews", tag = "conversations",
+    request_body = ReviewRequest,
+    responses((status = 201, body = Review), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_review(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64)>,
+    ApiJson(req): ApiJson<ReviewRequest>,
+) -> ApiResult<(StatusCode, Json<Review>)> {
+    let (_, id) = path;
+    ctx.require(Role::Supervisor)?;
+    let conv = visible(&st, &ctx, id).await?;
+    if !(1..=5).contains(&req.score) {
+        return Err(ApiError::Validation("score: must be between 1 and 5".into()));
+    }
+    let comment = match req.comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => validate::text("comment", c, 2000)?,
+        None => String::new(),
+    };
+    let review = st.store.create_review(ctx.ws(), conv.id, ctx.user(), req.score, &comment, st.now()).await?;
+    Ok((StatusCode::CREATED, Json(review)))
 }

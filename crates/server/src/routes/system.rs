@@ -43,7 +43,14 @@ pub async fn fallback(uri: Uri) -> Response {
         return ApiError::NotFound.into_response();
     }
     if let Some(asset) = assets::get(path.trim_start_matches('/')) {
-        return serve(asset, path.starts_with("/assets/"));
+        let mut resp = serve(asset, path.starts_with("/assets/"));
+        if path == "/widget.js" {
+            // Embedded on customers' sites; short cache so updates spread.
+            let h = resp.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+        return resp;
     }
     // A path with a file extension that is not here is a missing file.
     if path.rsplit('/').next().is_some_and(|last| last.contains('.')) {

@@ -112,3 +112,45 @@ pub async fn create_api_token(
         })?;
     Ok((StatusCode::CREATED, Json(ApiTokenCreated { id, name, token })))
 }
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/api-tokens", tag = "users",
+    responses((status = 200, body = ListOf<ApiTokenInfo>), (status = 403, body = ErrorBody)))]
+pub async fn list_api_tokens(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<ListOf<ApiTokenInfo>>> {
+    ctx.require(Role::Admin)?;
+    Ok(Json(ListOf { data: st.store.list_api_tokens(ctx.ws()).await? }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/api-tokens/{token_id}", tag = "users",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_api_token(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<StatusCode> {
+    let (_, id) = path;
+    ctx.require(Role::Admin)?;
+    st.store.delete_api_token(ctx.ws(), ApiTokenId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The workspace's opening hours (defaults until an admin sets them).
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/business-hours", tag = "workspaces",
+    responses((status = 200, body = business_hours::BusinessHours)))]
+pub async fn get_business_hours(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<business_hours::BusinessHours>> {
+    let hours = match st.store.get_business_hours(ctx.ws()).await? {
+        Some(text) => serde_json::from_str(&text).map_err(|e| ApiError::Internal(format!("stored business hours: {e}")))?,
+        None => business_hours::BusinessHours::default(),
+    };
+    Ok(Json(hours))
+}
+
+#[utoipa::path(put, path = "/api/v1/workspaces/{workspace_id}/business-hours", tag = "workspaces",
+    request_body = business_hours::BusinessHours,
+    responses((status = 200, body = business_hours::BusinessHours), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn put_business_hours(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiJson(hours): ApiJson<business_hours::BusinessHours>,
+) -> ApiResult<Json<business_hours::BusinessHours>> {
+    ctx.require(Role::Admin)?;
+    hours.check()?;
+    let text = serde_json::to_string(&hours).map_err(|e| ApiError::Internal(e.to_string()))?;
+    st.store.set_business_hours(ctx.ws(), &text, st.now()).await?;
+    Ok(Json(hours))
+}

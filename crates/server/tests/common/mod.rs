@@ -1,6 +1,6 @@
 //! Test harness: starts the real `switchboard` binary on a free port with a
 //! fresh data directory (or PostgreSQL database) and talks HTTP/WS to it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
