@@ -73,6 +73,14 @@ test('widget message → live in agent inbox → claim → template reply → cu
   assert.ok(conv, 'conversation is assigned to Alice on the server');
   assert.equal(conv.assignee_id, a.user.id);
 
+  // Typing indicators both ways.
+  await customer.fill('[data-testid=sb-input]', 'one more thing');
+  await alice.locator('[data-testid=typing]').waitFor({ timeout: 10_000 });
+  await alice.locator('[data-testid=composer-input]').pressSequentially('Let me check', { delay: 20 });
+  await customer.locator('[data-testid=sb-typing]').waitFor({ timeout: 10_000 });
+  await customer.fill('[data-testid=sb-input]', '');
+  await alice.fill('[data-testid=composer-input]', '');
+
   // Template picker on "/": the variable is filled from the contact.
   await alice.fill('[data-testid=composer-input]', '/e2e-welcome');
   await alice.locator('[data-testid=template-picker]').waitFor({ timeout: 5_000 });

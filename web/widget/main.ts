@@ -469,7 +469,7 @@ class Widget {
     clearTimeout(this.agentTypingTimer);
     if (on) {
       if (!this.typingEl) {
-        this.typingEl = el('div', { class: 'typing', 'aria-label': 'typing' }, '<i></i><i></i><i></i>');
+        this.typingEl = el('div', { class: 'typing', 'aria-label': 'typing', 'data-testid': 'sb-typing' }, '<i></i><i></i><i></i>');
         this.bodyEl.appendChild(this.typingEl);
         this.scrollDown();
       }
