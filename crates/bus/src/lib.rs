@@ -7,11 +7,16 @@
 //!
 //! Must never: be the only record of a change (the store's `events` table
 //! is), decide who may see an event (the realtime hub does), block a
-//! publisher (slow subscribers lag and resync).
+//! publisher (slow subscribers lag and resync; NATS sends are queued to one
+//! forwarding task).
 
 use std::sync::Arc;
 use switchboard_core::events::Event;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
+
+mod nats;
+
+pub use nats::NatsError;
 
 /// Capacity of each subscriber's backlog before it lags.
 const LOCAL_CAPACITY: usize = 4096;
@@ -19,6 +24,9 @@ const LOCAL_CAPACITY: usize = 4096;
 #[derive(Clone)]
 pub struct Bus {
     local: broadcast::Sender<Arc<Event>>,
+    /// Set when scaled out: every published event is also sent to the other
+    /// nodes, in order, by one forwarding task.
+    remote: Option<mpsc::UnboundedSender<Arc<Event>>>,
 }
 
 impl Default for Bus {
@@ -30,13 +38,31 @@ impl Default for Bus {
 impl Bus {
     pub fn in_process() -> Bus {
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
-        Bus { local }
+        Bus { local, remote: None }
     }
 
-    /// Delivers to every subscriber of this process. Having no subscriber
-    /// is not an error: nobody is listening right now.
+    /// A bus that also exchanges events with the other nodes through the
+    /// NATS server at `url`. Local subscribers get local events at once and
+    /// remote ones as they arrive; a node never receives its own events
+    /// twice.
+    pub async fn with_nats(url: &str) -> Result<Bus, NatsError> {
+        let (local, _) = broadcast::channel(LOCAL_CAPACITY);
+        let remote = nats::link(url, local.clone()).await?;
+        Ok(Bus { local, remote: Some(remote) })
+    }
+
+    pub fn is_distributed(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Delivers to every subscriber of this process (and, when scaled out,
+    /// of every other node). Having no subscriber is not an error.
     pub fn publish(&self, event: Event) {
-        let _ = self.local.send(Arc::new(event));
+        let event = Arc::new(event);
+        if let Some(remote) = &self.remote {
+            let _ = remote.send(event.clone());
+        }
+        let _ = self.local.send(event);
     }
 
     pub fn publish_all(&self, events: impl IntoIterator<Item = Event>) {
@@ -87,5 +113,57 @@ mod tests {
     #[test]
     fn publishing_without_subscribers_is_fine() {
         Bus::in_process().publish(presence(1));
+    }
+}
+
+/// Two buses on one NATS server behave as two nodes of one deployment.
+#[cfg(test)]
+mod nats_tests {
+    use super::*;
+    use std::time::Duration;
+    use switchboard_core::events::{EventPayload, PresenceChange};
+    use switchboard_core::*;
+
+    fn nats_url() -> String {
+        std::env::var("SWITCHBOARD_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+    }
+
+    async fn reachable() -> bool {
+        let url = nats_url();
+        let addr = url.trim_start_matches("nats://").to_owned();
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_cross_nodes_once_and_in_order() {
+        if !reachable().await {
+            assert!(std::env::var_os("CI").is_none(), "NATS must be reachable in CI");
+            eprintln!("NATS unreachable: skipping");
+            return;
+        }
+        let a = Bus::with_nats(&nats_url()).await.unwrap();
+        let b = Bus::with_nats(&nats_url()).await.unwrap();
+        let mut on_a = a.subscribe();
+        let mut on_b = b.subscribe();
+        // Distinct workspace ids so parallel test runs do not interfere.
+        let ws = WorkspaceId(rand::random::<u32>() as i64 + 1_000_000);
+        let event = |user: i64| Event {
+            workspace_id: ws,
+            scope: None,
+            payload: EventPayload::PresenceUpdated(PresenceChange { user_id: UserId(user), status: Presence::Online, since: Timestamp(0) }),
+        };
+        a.publish_all([event(1), event(2), event(3)]);
+        for n in 1..=3 {
+            let got = tokio::time::timeout(Duration::from_secs(5), on_b.recv()).await.unwrap().unwrap();
+            assert_eq!(*got, event(n), "node B gets A's events in order");
+            let local = on_a.recv().await.unwrap();
+            assert_eq!(*local, event(n));
+        }
+        // A does not hear its own events a second time via NATS.
+        let echo = tokio::time::timeout(Duration::from_millis(500), on_a.recv()).await;
+        assert!(echo.is_err(), "unexpected echo {echo:?}");
     }
 }

@@ -133,12 +133,16 @@ async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
 }
 
 async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
-    if args.nats_url.is_some() {
-        anyhow::bail!("NATS_URL is set, but the NATS bus is not built yet: unset it to run one node with the in-process bus");
-    }
     let store = open_store(&args.store).await?;
+    let bus = match &args.nats_url {
+        Some(url) => Bus::with_nats(url).await.context("connecting to NATS")?,
+        None => Bus::in_process(),
+    };
+    if bus.is_distributed() && store.backend() == "sqlite" {
+        tracing::warn!("NATS_URL is set but the store is a local SQLite file: other nodes cannot share it; set DATABASE_URL=postgres://…");
+    }
     let settings = Settings { max_body_bytes: args.max_body_bytes, demo, ..Settings::default() };
-    let st = AppState::new(store.clone(), Bus::in_process(), Arc::new(SystemClock), settings);
+    let st = AppState::new(store.clone(), bus.clone(), Arc::new(SystemClock), settings);
     if demo {
         demo::seed(&st).await.context("seeding the demo workspace")?;
     }
@@ -156,7 +160,7 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     if !assets::has_ui() {
         println!("(web UI not built into this binary: see README)");
     }
-    tracing::info!(store = store.backend(), %addr, "started");
+    tracing::info!(store = store.backend(), bus = if bus.is_distributed() { "nats" } else { "in-process" }, %addr, "started");
     let app = app::router(st).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     store.close().await;

@@ -59,6 +59,19 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
     // Other accounts are not affected.
     let res = anon.post("/api/v1/auth/login", json!({"email": "alice@demo.test", "password": DEMO_PASSWORD})).await;
     checks.status("alice still logs in", &res, 200);
+    let early = anon.with_token(res.1["token"].as_str().unwrap_or("none"));
+    checks.status("alice's session works", &early.get("/api/v1/me").await, 200);
+
+    // A second workspace for alice (the CLI also resets her password, which
+    // ends her open sessions).
+    let (ok, out) = cli(
+        &server.data_dir,
+        None,
+        &["admin", "create-user", "--email", "alice@demo.test", "--password", DEMO_PASSWORD, "--workspace", "Other", "--role", "supervisor"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    checks.err("a password reset ends open sessions", &early.get("/api/v1/me").await, 401, "unauthorized");
 
     // --- Sessions, /me and logout.
     let admin = server.login("admin@demo.test").await;
@@ -71,19 +84,12 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
         let ws = me["workspaces"].as_array().cloned().unwrap_or_default();
         checks.that(
             format!("/me of {email} lists Demo as {role}"),
-            ws.len() == 1 && ws[0]["name"] == "Demo" && ws[0]["role"] == role && ws[0]["id"].is_i64(),
+            ws.iter().any(|w| w["name"] == "Demo" && w["role"] == role && w["id"].is_i64()),
             &me,
         );
         checks.that(format!("/me of {email} has no password hash"), !me.to_string().contains("argon2"), &me);
     }
-    // A second workspace shows up with its own role.
-    let (ok, out) = cli(
-        &server.data_dir,
-        None,
-        &["admin", "create-user", "--email", "alice@demo.test", "--password", DEMO_PASSWORD, "--workspace", "Other", "--role", "supervisor"],
-    )
-    .await;
-    assert!(ok, "{out}");
+    // The second workspace shows up with its own role.
     let (_, me) = alice1.get("/api/v1/me").await;
     let mut roles: Vec<(String, String)> = me["workspaces"]
         .as_array()
@@ -96,8 +102,34 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
         &me,
     );
 
+    // Live feeds opened with each of alice's sessions.
+    let mut feed1 = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", alice1.token.clone().unwrap()))).await;
+    expect_frame(&mut feed1, "ready", |v| v["type"] == "ready").await;
+    let mut feed2 = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", alice2.token.clone().unwrap()))).await;
+    expect_frame(&mut feed2, "ready", |v| v["type"] == "ready").await;
+
     let res = call(&alice1, Method::POST, "/api/v1/auth/logout", None).await;
     checks.status("logout", &res, 204);
+    // The revoked session's socket must not keep streaming conversations.
+    let (_, website_token) = demo_workspace(&admin).await;
+    let v = visitor(&server, &website_token).await;
+    let (s, b) = anon.with_token(&v).post("/api/v1/widget/messages", json!({"content": "after logout", "echo_id": "l-1"})).await;
+    assert_eq!(s, 201, "{b}");
+    expect_frame(&mut feed2, "the live session's socket gets the message", |f| f["data"]["content"] == "after logout").await;
+    let leaked = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(msg)) = feed1.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+                if t.contains("after logout") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    checks.that("a logged-out session's open socket receives no more events", !leaked, "it received the new message");
     checks.err("revoked session: /me", &alice1.get("/api/v1/me").await, 401, "unauthorized");
     let (ws_id, _) = demo_workspace(&admin).await;
     checks.err("revoked session: conversations", &alice1.get(&format!("/api/v1/workspaces/{ws_id}/conversations")).await, 401, "unauthorized");

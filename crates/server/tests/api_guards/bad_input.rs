@@ -52,6 +52,9 @@ async fn bad_input_is_refused_and_changes_nothing() {
         (Method::POST, format!("{w}/tags"), json!({"name": "plain"})),
         (Method::POST, format!("{w}/templates"), json!({"name": "plain", "content": "plain"})),
         (Method::PUT, format!("{w}/presence"), json!({"status": "away"})),
+        (Method::PUT, format!("{w}/business-hours"), business_hours("Europe/Kyiv")),
+        (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 4})),
+        (Method::POST, format!("{w}/api-tokens"), json!({"name": "plain"})),
     ];
     for (m, p, valid) in &writes {
         for body in [&b"{"[..], b"{,}", b"{\"", b"not json at all"] {
@@ -166,6 +169,42 @@ async fn bad_input_is_refused_and_changes_nothing() {
         (Method::PATCH, format!("{w}/inboxes/{inbox}"), json!({"config": {"greeting": ""}})),
         (Method::PATCH, format!("{w}/inboxes/{inbox}"), json!({"name": "Renamed", "config": {"prechat": "no"}})),
     ];
+    let mut hours = Vec::new();
+    for (field, value) in [
+        ("timezone", json!("Mars Base")),
+        ("timezone", json!("")),
+        ("holidays", json!(["2026-13-01"])),
+        ("holidays", json!(["tomorrow"])),
+        ("away_message", json!("x".repeat(1001))),
+        ("days", json!([{"day": 1, "open": "18:00", "close": "09:00", "enabled": true}])),
+        ("days", json!([{"day": 7, "open": "09:00", "close": "18:00", "enabled": true}])),
+        ("days", json!([{"day": 1, "open": "24:00", "close": "25:00", "enabled": true}])),
+        ("days", json!([{"day": 2, "open": "09:00", "close": "18:00", "enabled": true}, {"day": 2, "open": "10:00", "close": "12:00", "enabled": true}])),
+    ] {
+        let mut b = business_hours("UTC");
+        b[field] = value;
+        hours.push(b);
+    }
+    let mut extra = business_hours("UTC");
+    extra["open_on_sundays"] = json!(true);
+    hours.push(extra);
+    hours.push(json!({"timezone": "UTC"}));
+    hours.push(json!({"timezone": "UTC", "days": [{"day": 1, "open": "09:00", "close": "18:00", "enabled": true, "lunch": "12:00"}], "away_message": "", "holidays": []}));
+    let values: Vec<_> = values
+        .into_iter()
+        .chain(hours.into_iter().map(|b| (Method::PUT, format!("{w}/business-hours"), b)))
+        .chain([
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 0})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 6})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": -1, "comment": "neg"})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": "5"})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 3.5})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"comment": "no score"})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 3, "stars": 3})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 3, "comment": "y".repeat(2001)})),
+            (Method::POST, format!("{w}/conversations/{conv}/reviews"), json!({"score": 3, "comment": "bell \u{7}"})),
+        ])
+        .collect();
     for (m, p, b) in &values {
         let res = call(&admin, m.clone(), p, Some(b)).await;
         checks.err(format!("{m} {p} {b}"), &res, 400, "validation_failed");
@@ -196,7 +235,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
             checks.status(format!("GET {l}?cursor=<next_cursor>"), &admin.get(&format!("{l}?limit=1&cursor={next}")).await, 200);
         }
     }
-    for q in ["status=closed", "assignee=someone", "team=abc", "inbox=x"] {
+    for q in ["status=closed", "assignee=someone", "team=abc", "inbox=x", "channel=fax", "channel=WEBCHAT%00"] {
         checks.err(format!("GET conversations?{q}"), &admin.get(&format!("{w}/conversations?{q}")).await, 400, "bad_request");
     }
 
@@ -210,6 +249,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
         format!("{w}/contacts/abc/conversations"),
         format!("{w}/inboxes/abc"),
         format!("{w}/conversations/abc/messages"),
+        format!("{w}/conversations/abc/reviews"),
+        format!("{w}/conversations/999999/reviews"),
         "/api/v1/workspaces/abc".to_owned(),
         "/api/v1/workspaces/abc/conversations".to_owned(),
         "/api/v1/nope".to_owned(),
@@ -225,11 +266,15 @@ async fn bad_input_is_refused_and_changes_nothing() {
         (Method::DELETE, format!("{w}/tags/abc")),
         (Method::PATCH, format!("{w}/users/abc")),
         (Method::DELETE, format!("{w}/teams/abc/members/{alice_id}")),
+        (Method::DELETE, format!("{w}/api-tokens/abc")),
+        (Method::DELETE, format!("{w}/api-tokens/999999")),
         (Method::POST, "/api/v1/nope".to_owned()),
     ] {
         let res = call(&admin, m.clone(), &p, Some(&json!({"name": "x", "status": "open"}))).await;
         checks.err(format!("{m} {p}"), &res, 404, "not_found");
     }
+    let res = admin.post(&format!("{w}/conversations/999999/reviews"), json!({"score": 3})).await;
+    checks.err("POST reviews of a missing conversation", &res, 404, "not_found");
     for (m, p) in [
         (Method::DELETE, "/api/v1/auth/login".to_owned()),
         (Method::GET, "/api/v1/auth/login".to_owned()),

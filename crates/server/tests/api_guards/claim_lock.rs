@@ -11,10 +11,25 @@ use tokio::sync::Barrier;
 const AGENTS: usize = 20;
 
 #[tokio::test]
-async fn twenty_concurrent_claims_have_exactly_one_winner() {
+async fn twenty_concurrent_claims_have_exactly_one_winner_on_sqlite() {
+    claim_race(None, "claim lock (sqlite)").await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_claims_have_exactly_one_winner_on_postgres() {
+    if !PgTestDb::available().await {
+        assert!(std::env::var_os("CI").is_none(), "PostgreSQL must be reachable in CI");
+        eprintln!("PostgreSQL unreachable: skipping");
+        return;
+    }
+    let db = PgTestDb::create().await.unwrap();
+    claim_race(Some(&db.url), "claim lock (postgres)").await;
+}
+
+async fn claim_race(database_url: Option<&str>, name: &'static str) {
     let dir = TempDir::new("sb-guards-claim").unwrap();
-    let server = Server::demo(&dir).await;
-    let mut checks = Checks::new("claim lock");
+    let server = Server::start("demo", dir.path(), database_url, &[]).await;
+    let mut checks = Checks::new(name);
     let admin = server.login("admin@demo.test").await;
     let (ws, website_token) = demo_workspace(&admin).await;
     let w = format!("/api/v1/workspaces/{ws}");

@@ -43,16 +43,24 @@ struct Ids {
     tag_name: String,
     template: i64,
     member: i64,
+    api_token: i64,
 }
 
 /// Every workspace-scoped route of app.rs, aimed at `t`'s resources, with
 /// otherwise valid bodies; `intruder` is a user id of the caller's side.
 fn every_endpoint(t: &Ids, intruder: i64) -> Vec<Attack> {
     let w = format!("/api/v1/workspaces/{}", t.ws);
-    let (conv, contact, inbox, team, team2, tag, tpl, member) =
-        (t.conv, t.contact, t.inbox, t.team, t.team2, t.tag, t.template, t.member);
+    let (conv, contact, inbox, team, team2, tag, tpl, member, token) =
+        (t.conv, t.contact, t.inbox, t.team, t.team2, t.tag, t.template, t.member, t.api_token);
     vec![
         get(w.clone()),
+        get(format!("{w}/api-tokens")),
+        delete(format!("{w}/api-tokens/{token}")),
+        get(format!("{w}/business-hours")),
+        put(format!("{w}/business-hours"), business_hours("Europe/Kyiv")),
+        get(format!("{w}/conversations?channel=webchat")),
+        get(format!("{w}/conversations/{conv}/reviews")),
+        post(format!("{w}/conversations/{conv}/reviews"), json!({"score": 1, "comment": "evil"})),
         get(format!("{w}/users")),
         post(format!("{w}/users"), json!({"email": "mallory@evil.test", "name": "Mallory", "password": "password123", "role": "admin"})),
         patch(format!("{w}/users/{member}"), json!({"role": "admin", "name": "Pwned"})),
@@ -101,9 +109,21 @@ fn every_endpoint(t: &Ids, intruder: i64) -> Vec<Attack> {
 /// (`own`: the attacker's ids, for the parts of the path that must be valid).
 fn foreign_ids_in_own_path(own: &Ids, victim: &Ids) -> Vec<Attack> {
     let w = format!("/api/v1/workspaces/{}", own.ws);
-    let (conv, contact, inbox, team, team2, tag, tpl, member) =
-        (victim.conv, victim.contact, victim.inbox, victim.team, victim.team2, victim.tag, victim.template, victim.member);
+    let (conv, contact, inbox, team, team2, tag, tpl, member, token) = (
+        victim.conv,
+        victim.contact,
+        victim.inbox,
+        victim.team,
+        victim.team2,
+        victim.tag,
+        victim.template,
+        victim.member,
+        victim.api_token,
+    );
     vec![
+        delete(format!("{w}/api-tokens/{token}")),
+        get(format!("{w}/conversations/{conv}/reviews")),
+        post(format!("{w}/conversations/{conv}/reviews"), json!({"score": 1, "comment": "pwned"})),
         patch(format!("{w}/users/{member}"), json!({"role": "agent", "name": "Pwned"})),
         delete(format!("{w}/users/{member}")),
         patch(format!("{w}/teams/{team}"), json!({"name": "Pwned"})),
@@ -154,7 +174,9 @@ async fn ids_of(api: &Api, ws: i64, team: &str, team2: &str, member_email: &str)
     let (_, tags) = api.get(&format!("{w}/tags")).await;
     let (_, tpls) = api.get(&format!("{w}/templates")).await;
     let (_, inboxes) = api.get(&format!("{w}/inboxes")).await;
+    let (_, tokens) = api.get(&format!("{w}/api-tokens")).await;
     Ids {
+        api_token: tokens["data"][0]["id"].as_i64().expect("an API token"),
         ws,
         conv: conv["id"].as_i64().expect("a conversation"),
         contact: conv["contact"]["id"].as_i64().expect("its contact"),
@@ -208,13 +230,23 @@ async fn cross_workspace_ids_are_not_found_and_change_nothing() {
     let other_team = id_by_name(&oadmin, &format!("{o}/teams"), "Other Support").await;
     let (s, b) = oadmin.put(&format!("{o}/teams/{other_team}/members/{oagent}"), json!({})).await;
     assert_eq!(s, 200, "{b}");
+    for (api, w) in [(&oadmin, &o), (&admin, &d)] {
+        let (s, b) = api.post(&format!("{w}/api-tokens"), json!({"name": "existing"})).await;
+        assert_eq!(s, 201, "{b}");
+        let (s, b) = api.put(&format!("{w}/business-hours"), business_hours("UTC")).await;
+        assert_eq!(s, 200, "{b}");
+    }
     let other = ids_of(&oadmin, other_ws, "Other Support", "Other Sales", "oagent@other.test").await;
+    let (s, b) = oadmin.post(&format!("{o}/conversations/{}/reviews", other.conv), json!({"score": 4, "comment": "fine"})).await;
+    assert_eq!(s, 201, "{b}");
     let (s, b) = oadmin.post(&format!("{o}/conversations/{}/tags", other.conv), json!({"tag": "other-tag"})).await;
     assert_eq!(s, 200, "{b}");
 
     let demo = ids_of(&admin, demo_ws, "Support", "Sales", "alice@demo.test").await;
     let (s, b) = admin.post(&format!("{d}/conversations/{}/tags", demo.conv), json!({"tag": demo.tag_name})).await;
     assert_eq!(s, 200, "{b}");
+    let (s, b) = admin.post(&format!("{d}/conversations/{}/reviews", demo.conv), json!({"score": 5, "comment": "great"})).await;
+    assert_eq!(s, 201, "{b}");
     let admin_id = my_id(&admin).await;
 
     let demo_before = snapshot(&admin, demo_ws).await;
@@ -324,6 +356,34 @@ async fn cross_workspace_ids_are_not_found_and_change_nothing() {
     checks.status("dual's session: GET Other (control)", &dual.get(&o).await, 200);
     checks.unchanged("Demo after foreign API tokens", &demo_before, &snapshot(&admin, demo_ws).await);
     checks.unchanged("Other after foreign API tokens", &other_before, &snapshot(&oadmin, other_ws).await);
+
+    // 9. Users are global accounts shared by workspaces: what Demo's admin
+    // does to a shared member must not reach into Other.
+    let dual_id = my_id(&dual).await;
+    let other_users_before = oadmin.get(&format!("{o}/users")).await;
+    let res = admin.patch(&format!("{d}/users/{dual_id}"), json!({"name": "Renamed by Demo"})).await;
+    checks.that("Demo admin may edit their member", res.0 == 200 || res.0 == 403 || res.0 == 409, &res.1);
+    checks.unchanged(
+        "Other's member list after Demo's admin renamed a member shared with Other",
+        &other_users_before.1,
+        &oadmin.get(&format!("{o}/users")).await.1,
+    );
+    // Adding an existing account by email ignores the password and name
+    // given (otherwise any admin could take over any account).
+    let res = admin
+        .post(&format!("{d}/users"), json!({"email": "owner@other.test", "name": "Hijacked", "password": "hijacked-pass-1", "role": "agent"}))
+        .await;
+    checks.status("Demo admin adds an existing account by email", &res, 201);
+    let res = server.api().post("/api/v1/auth/login", json!({"email": "owner@other.test", "password": "hijacked-pass-1"})).await;
+    checks.err("the password given when adding an existing account is ignored", &res, 401, "invalid_credentials");
+    checks.status("the owner's own password still works", &oadmin.get(&o).await, 200);
+    let res = server.api().post("/api/v1/auth/login", json!({"email": "owner@other.test", "password": "password123"})).await;
+    checks.status("the owner can still log in", &res, 200);
+    let (_, ousers) = oadmin.get(&format!("{o}/users")).await;
+    checks.that("the owner's name is not overwritten", !ousers.to_string().contains("Hijacked"), &ousers);
+    let (_, me) = oadmin.get("/api/v1/me").await;
+    let role_in_other = me["workspaces"].as_array().and_then(|a| a.iter().find(|w| w["name"] == "Other")).map(|w| w["role"].clone());
+    checks.that("the owner is still admin of Other", role_in_other == Some(json!("admin")), &me);
 
     checks.finish();
     server.kill().await;

@@ -31,7 +31,7 @@ pub struct Checks {
     failures: Vec<String>,
 }
 
-fn short(v: &Value) -> String {
+pub fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 300 { format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 300).last().map_or(0, |(i, _)| i)]) } else { s }
 }
@@ -137,12 +137,12 @@ pub async fn ws_status(url: &str) -> u16 {
     }
 }
 
-/// Everything a member can read in a workspace, to prove refused requests
-/// changed nothing.
+/// Everything a supervisor or admin can read in a workspace, to prove
+/// refused requests changed nothing.
 pub async fn snapshot(api: &Api, ws: i64) -> Value {
     let base = format!("/api/v1/workspaces/{ws}");
     let mut out = Map::new();
-    for p in ["", "/users", "/teams", "/inboxes", "/contacts?limit=200", "/conversations?limit=200", "/tags", "/templates"] {
+    for p in ["", "/users", "/teams", "/inboxes", "/contacts?limit=200", "/conversations?limit=200", "/tags", "/templates", "/business-hours"] {
         let (s, b) = api.get(&format!("{base}{p}")).await;
         assert_eq!(s, 200, "snapshot GET {base}{p}: {b}");
         out.insert(format!("GET {p}"), b);
@@ -153,6 +153,14 @@ pub async fn snapshot(api: &Api, ws: i64) -> Value {
         let (s, b) = api.get(&format!("{base}/conversations/{id}/messages?limit=200")).await;
         assert_eq!(s, 200, "snapshot messages of {id}: {b}");
         out.insert(format!("GET /conversations/{id}/messages"), b);
+        let (s, b) = api.get(&format!("{base}/conversations/{id}/reviews")).await;
+        assert_eq!(s, 200, "snapshot reviews of {id}: {b}");
+        out.insert(format!("GET /conversations/{id}/reviews"), b);
+    }
+    // Admin-only, so only when the caller may read it.
+    let (s, b) = api.get(&format!("{base}/api-tokens")).await;
+    if s == 200 {
+        out.insert("GET /api-tokens".into(), b);
     }
     Value::Object(out)
 }
@@ -206,4 +214,12 @@ pub async fn id_by_name(api: &Api, path: &str, name: &str) -> i64 {
 
 pub fn data_len(v: &Value) -> usize {
     v["data"].as_array().map_or(usize::MAX, Vec::len)
+}
+
+/// A valid business-hours body that differs from the defaults.
+pub fn business_hours(timezone: &str) -> Value {
+    let days: Vec<Value> = (0..7)
+        .map(|d| serde_json::json!({"day": d, "open": "08:00", "close": "20:00", "enabled": d != 0}))
+        .collect();
+    serde_json::json!({"timezone": timezone, "days": days, "away_message": "Closed, back soon.", "holidays": ["2026-12-25"]})
 }

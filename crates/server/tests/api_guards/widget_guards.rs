@@ -5,10 +5,12 @@
 use crate::common::*;
 use crate::*;
 use base64::Engine;
+use futures_util::future::join_all;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{json, Value};
 use switchboard_channels::webchat::identity_hash;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 async fn contact_count(admin: &Api, ws: i64) -> usize {
     let (s, b) = admin.get(&format!("/api/v1/workspaces/{ws}/contacts?limit=200")).await;
@@ -75,7 +77,11 @@ async fn widget_tokens_threads_identity_and_origins() {
 
     let (_, ta) = a.get("/api/v1/widget/messages").await;
     let (_, tb) = b.get("/api/v1/widget/messages").await;
-    checks.that("Anna sees her thread without notes", contents(&ta) == ["Anna's private question", "Answer for Anna only"], &ta);
+    checks.that(
+        "Anna sees her thread without notes",
+        contents(&ta) == ["Anna's private question", "Answer for Anna only"],
+        &ta,
+    );
     checks.that("Bruno sees only his own thread", contents(&tb) == ["Bruno's question"], &tb);
 
     // --- Garbage, tampered and forged visitor tokens: 401 everywhere.
@@ -204,6 +210,16 @@ async fn widget_tokens_threads_identity_and_origins() {
     checks.err("GET widget/messages from an evil origin", &res, 403, "forbidden");
     let res = with_origin(&g, Method::PATCH, "/api/v1/widget/contact", "https://evil.example", Some(&json!({"name": "Evil"}))).await;
     checks.err("PATCH widget/contact from an evil origin", &res, 403, "forbidden");
+    let mut req = format!("{}/api/v1/widget/ws?token={gt}", server.base.replacen("http://", "ws://", 1))
+        .into_client_request()
+        .expect("ws request");
+    req.headers_mut().insert("origin", "https://evil.example".parse().expect("header"));
+    let st = match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    };
+    checks.that("widget socket from an evil origin", st == 403, format!("expected 403, got {st}"));
     let res = with_origin(&g, Method::GET, "/api/v1/widget/messages", "https://shop.example", None).await;
     checks.that("nothing was written from the evil origin", res.0 == 200 && data_len(&res.1) == 0, &res.1);
     let res = with_origin(&g, Method::POST, "/api/v1/widget/messages", "https://shop.example", Some(&send)).await;
@@ -211,6 +227,83 @@ async fn widget_tokens_threads_identity_and_origins() {
     let res = with_origin(&g, Method::PATCH, "/api/v1/widget/contact", "https://shop.example", Some(&json!({"name": "Gina"}))).await;
     checks.that("PATCH widget/contact from the allowed origin", res.0 == 200 && res.1["name"] == "Gina", &res.1);
 
+    dedup_bursts(&mut checks, &server, &admin, ws, &website_token).await;
+
+    // Starting sessions is rate limited per client address.
+    let contacts3 = contact_count(&admin, ws).await;
+    let mut limited = None;
+    for i in 0..200 {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/widget/session", server.base))
+            .json(&json!({"website_token": website_token}))
+            .send()
+            .await
+            .expect("session request");
+        if resp.status().as_u16() != 200 {
+            let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or_default();
+            limited = Some((i, status, retry, body));
+            break;
+        }
+    }
+    match limited {
+        None => checks.that("widget sessions are rate limited", false, "200 sessions in a row were accepted"),
+        Some((i, status, retry, body)) => {
+            checks.err(format!("widget session #{i} of this burst"), &(status, body), 429, "rate_limited");
+            checks.that("429 carries Retry-After", retry.is_some_and(|s| (1..=60).contains(&s)), format!("{retry:?}"));
+            let made = contact_count(&admin, ws).await - contacts3;
+            checks.that("the refused session created no contact", made == i, format!("{made} contacts for {i} sessions"));
+        }
+    }
+
+    checks.finish();
+    server.kill().await;
+}
+
+/// The same echo id sent 10 times at once (a flaky network retrying) stores
+/// one message, for visitors and for agents.
+async fn dedup_bursts(checks: &mut Checks, server: &Server, admin: &Api, ws: i64, website_token: &str) {
+    let v = server.api().with_token(&visitor(server, website_token).await);
+    let burst = join_all((0..10).map(|_| v.post("/api/v1/widget/messages", json!({"content": "retrying", "echo_id": "burst-1"})))).await;
+    let created = burst.iter().filter(|r| r.0 == 201).count();
+    let ids: std::collections::BTreeSet<String> = burst.iter().map(|r| r.1["id"].to_string()).collect();
+    checks.that(
+        "10 concurrent visitor sends of one echo id: one 201, nine 200, one id",
+        created == 1 && burst.iter().all(|r| r.0 == 201 || r.0 == 200) && ids.len() == 1,
+        format!("{:?}", burst.iter().map(|r| (r.0, short(&r.1))).collect::<Vec<_>>()),
+    );
+    let Some(conv) = burst.iter().find_map(|r| r.1["conversation_id"].as_i64()) else { return };
+    let path = format!("/api/v1/workspaces/{ws}/conversations/{conv}/messages");
+    let burst = join_all((0..10).map(|_| admin.post(&path, json!({"content": "one answer", "echo_id": "agent-burst-1"})))).await;
+    let ids: std::collections::BTreeSet<String> = burst.iter().map(|r| r.1["id"].to_string()).collect();
+    checks.that(
+        "10 concurrent agent sends of one echo id: all succeed with one id",
+        burst.iter().all(|r| r.0 == 201 || r.0 == 200) && ids.len() == 1,
+        format!("{:?}", burst.iter().map(|r| (r.0, short(&r.1))).collect::<Vec<_>>()),
+    );
+    let (_, msgs) = admin.get(&path).await;
+    let count = |echo: &str| msgs["data"].as_array().map_or(0, |a| a.iter().filter(|m| m["echo_id"] == echo).count());
+    checks.that("one stored visitor message for the burst", count("burst-1") == 1, &msgs);
+    checks.that("one stored agent message for the burst", count("agent-burst-1") == 1, &msgs);
+    let (_, thread) = v.get("/api/v1/widget/messages").await;
+    checks.that("the visitor sees one question and one answer", contents(&thread) == ["retrying", "one answer"], &thread);
+}
+
+#[tokio::test]
+async fn echo_id_dedup_under_concurrency_on_postgres() {
+    if !PgTestDb::available().await {
+        assert!(std::env::var_os("CI").is_none(), "PostgreSQL must be reachable in CI");
+        eprintln!("PostgreSQL unreachable: skipping");
+        return;
+    }
+    let db = PgTestDb::create().await.unwrap();
+    let dir = TempDir::new("sb-guards-dedup-pg").unwrap();
+    let server = Server::start("demo", dir.path(), Some(&db.url), &[]).await;
+    let mut checks = Checks::new("echo dedup (postgres)");
+    let admin = server.login("admin@demo.test").await;
+    let (ws, website_token) = demo_workspace(&admin).await;
+    dedup_bursts(&mut checks, &server, &admin, ws, &website_token).await;
     checks.finish();
     server.kill().await;
 }
