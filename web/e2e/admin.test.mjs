@@ -1,20 +1,12 @@
 // (2) The admin creates a team and a user in the UI; the new user logs in.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, skipReason, uiLogin, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+import { useServerAndBrowser, skipReason, uiLogin, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  if (skipReason) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('admin creates a team and a user; the user can log in', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const { browser, server } = env;
   const base = server.url;
   const admin = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
   await uiLogin(admin, base, 'admin@demo.test');

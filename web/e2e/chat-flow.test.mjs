@@ -1,22 +1,14 @@
 // (1) A customer writes on /demo/widget; agent Alice sees it live, claims it
 // by opening it and replies with a template; the customer sees the reply and
 // Bob's unassigned list no longer shows the conversation.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, skipReason, uiLogin, customerWrites, ensureTemplate, item, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+import { useServerAndBrowser, skipReason, uiLogin, customerWrites, ensureTemplate, item, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  if (skipReason) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('widget message → live in agent inbox → claim → template reply → customer sees it', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const { browser, server } = env;
   const base = server.url;
   await ensureTemplate(base, 'e2e-welcome', 'Hi {{contact.name}}, thanks for writing to us! How can I help?');
   const customerName = `Olena ${uniq()}`;

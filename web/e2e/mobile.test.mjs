@@ -1,21 +1,13 @@
 // (4) On a phone-sized screen (390x844) an agent reads and answers a
 // conversation: list → thread → back.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, skipReason, uiLogin, customerWrites, item, shot, uniq } from './helpers.mjs';
+import { useServerAndBrowser, skipReason, uiLogin, customerWrites, item, shot, uniq } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  if (skipReason) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('phone layout: list → thread → reply → back', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const { browser, server } = env;
   const base = server.url;
   const phone = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
   const name = `Iryna ${uniq()}`;

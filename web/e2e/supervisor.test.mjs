@@ -1,23 +1,15 @@
 // (3) The supervisor dashboard's counts move when a conversation starts
 // waiting and again when an agent claims it; any conversation opens read-only.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, skipReason, uiLogin, customerWrites, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+import { useServerAndBrowser, skipReason, uiLogin, customerWrites, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  if (skipReason) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 const num = async (page, id) => Number((await page.locator(`[data-testid=${id}]`).innerText()).trim().split(/\s/)[0]);
 
 test('supervisor dashboard counts waiting and active conversations live', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const { browser, server } = env;
   const base = server.url;
   const sup = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
   await uiLogin(sup, base, 'supervisor@demo.test');

@@ -2,22 +2,14 @@
 // lost: the WebSocket drops the server's echo and then breaks; after the
 // reconnect the widget resends the unacknowledged message with the same
 // echo_id and the server keeps exactly one copy.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, skipReason, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+import { useServerAndBrowser, skipReason, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  if (skipReason) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('widget resends an unacknowledged message after reconnect, exactly once', { skip: skipReason || false, timeout: 90_000 }, async () => {
+  const { browser, server } = env;
   const base = server.url;
   const text = `Resend check ${uniq()}`;
   const name = `Petro ${uniq()}`;
