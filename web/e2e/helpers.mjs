@@ -17,9 +17,10 @@ export const PASSWORD = 'switchboard-demo';
 const DEFAULT_BIN = '/root/.cache/switchboard/target/debug/switchboard';
 export const BIN = process.env.SWITCHBOARD_BIN || (existsSync(DEFAULT_BIN) ? DEFAULT_BIN : '');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// A binary that was asked for but is missing is an error, not a skip.
+if (process.env.SWITCHBOARD_BIN && !existsSync(BIN.split(' ')[0])) throw new Error(`SWITCHBOARD_BIN=${BIN} does not exist`);
 /** Reason to skip the suite, or '' when the binary and the browser are there. */
 export const skipReason = !BIN ? `no server binary (set SWITCHBOARD_BIN; looked for ${DEFAULT_BIN})`
-  : !existsSync(BIN.split(' ')[0]) ? `SWITCHBOARD_BIN=${BIN} does not exist`
   : !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : '';
 
 /** Starts `$SWITCHBOARD_BIN demo --listen 127.0.0.1:0 --data-dir <tmp>`; resolves with its base URL. */
