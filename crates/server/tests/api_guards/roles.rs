@@ -126,6 +126,19 @@ async fn lower_roles_are_forbidden_and_write_nothing() {
     checks.status("admin: POST teams", &res, 201);
     let res = admin.post(&format!("{w}/api-tokens"), json!({"name": "ci"})).await;
     checks.status("admin: POST api-tokens", &res, 201);
+    let ci_token = res.1["token"].as_str().unwrap_or("none").to_owned();
+    let ci_id = res.1["id"].as_i64().unwrap_or(-1);
+    let ci = server.api().with_token(&ci_token);
+    checks.status("the new API token works", &ci.get(&format!("{w}/conversations")).await, 200);
+    let res = admin.get(&format!("{w}/api-tokens")).await;
+    checks.that(
+        "the token list names the token but never shows a secret",
+        res.0 == 200 && res.1.to_string().contains("\"ci\"") && !res.1.to_string().contains("sbt_") && !res.1.to_string().contains(&ci_token[4..]),
+        &res.1,
+    );
+    checks.status("admin: DELETE api-tokens/{id}", &admin.delete(&format!("{w}/api-tokens/{ci_id}")).await, 204);
+    checks.err("a revoked API token", &ci.get(&format!("{w}/conversations")).await, 401, "unauthorized");
+    checks.err("revoking it again", &admin.delete(&format!("{w}/api-tokens/{ci_id}")).await, 404, "not_found");
     // An admin cannot lower their own role or remove themselves.
     let admin_id = my_id(&admin).await;
     checks.err("admin: demote self", &admin.patch(&format!("{w}/users/{admin_id}"), json!({"role": "agent"})).await, 409, "last_admin");
