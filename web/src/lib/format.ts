@@ -32,7 +32,7 @@ export function duration(fromIso: string | null | undefined, now = Date.now()): 
   if (!fromIso) return '—';
   const s = Math.max(0, Math.round((now - Date.parse(fromIso)) / 1000));
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-  if (h) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (h) return i18n.t('time.hm', { h, m: String(m).padStart(2, '0') });
   return `${m}:${String(sec).padStart(2, '0')}`;
 }
 

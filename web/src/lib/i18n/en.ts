@@ -14,7 +14,7 @@ export const en = {
   'channel.webchat': 'Website', 'channel.whatsapp': 'WhatsApp', 'channel.telegram': 'Telegram', 'channel.messenger': 'Messenger',
   'channel.instagram': 'Instagram', 'channel.viber': 'Viber', 'channel.email': 'Email', 'channel.voice': 'Phone',
   'delivery.queued': 'Queued', 'delivery.sent': 'Sent', 'delivery.delivered': 'Delivered', 'delivery.read': 'Read', 'delivery.failed': 'Not delivered',
-  'time.now': 'now', 'time.m': '{n}m', 'time.h': '{n}h', 'time.d': '{n}d', 'time.today': 'Today', 'time.yesterday': 'Yesterday',
+  'time.now': 'now', 'time.s': '{n}s', 'time.hm': '{h}h {m}m', 'time.m': '{n}m', 'time.h': '{n}h', 'time.d': '{n}d', 'time.today': 'Today', 'time.yesterday': 'Yesterday',
   'common.add': 'Add', 'common.back': 'Back', 'common.cancel': 'Cancel', 'common.close': 'Close', 'common.copied': 'Copied to clipboard',
   'common.copy': 'Copy', 'common.copyFailed': 'Could not copy — select the text and copy it by hand', 'common.edit': 'Edit', 'common.remove': 'Remove',
   'common.retry': 'Try again', 'common.save': 'Save', 'common.saved': 'Saved',

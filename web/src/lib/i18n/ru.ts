@@ -15,7 +15,7 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'channel.webchat': 'Сайт', 'channel.whatsapp': 'WhatsApp', 'channel.telegram': 'Telegram', 'channel.messenger': 'Messenger',
   'channel.instagram': 'Instagram', 'channel.viber': 'Viber', 'channel.email': 'Почта', 'channel.voice': 'Телефон',
   'delivery.queued': 'В очереди', 'delivery.sent': 'Отправлено', 'delivery.delivered': 'Доставлено', 'delivery.read': 'Прочитано', 'delivery.failed': 'Не доставлено',
-  'time.now': 'сейчас', 'time.m': '{n} мин', 'time.h': '{n} ч', 'time.d': '{n} д', 'time.today': 'Сегодня', 'time.yesterday': 'Вчера',
+  'time.now': 'сейчас', 'time.s': '{n} с', 'time.hm': '{h} ч {m} мин', 'time.m': '{n} мин', 'time.h': '{n} ч', 'time.d': '{n} д', 'time.today': 'Сегодня', 'time.yesterday': 'Вчера',
   'common.add': 'Добавить', 'common.back': 'Назад', 'common.cancel': 'Отмена', 'common.close': 'Закрыть', 'common.copied': 'Скопировано',
   'common.copy': 'Копировать', 'common.copyFailed': 'Не удалось скопировать — выделите текст вручную', 'common.edit': 'Изменить', 'common.remove': 'Удалить',
   'common.retry': 'Повторить', 'common.save': 'Сохранить', 'common.saved': 'Сохранено',

@@ -15,7 +15,7 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'channel.webchat': 'Сайт', 'channel.whatsapp': 'WhatsApp', 'channel.telegram': 'Telegram', 'channel.messenger': 'Messenger',
   'channel.instagram': 'Instagram', 'channel.viber': 'Viber', 'channel.email': 'Пошта', 'channel.voice': 'Телефон',
   'delivery.queued': 'У черзі', 'delivery.sent': 'Надіслано', 'delivery.delivered': 'Доставлено', 'delivery.read': 'Прочитано', 'delivery.failed': 'Не доставлено',
-  'time.now': 'зараз', 'time.m': '{n} хв', 'time.h': '{n} год', 'time.d': '{n} д', 'time.today': 'Сьогодні', 'time.yesterday': 'Учора',
+  'time.now': 'зараз', 'time.s': '{n} с', 'time.hm': '{h} год {m} хв', 'time.m': '{n} хв', 'time.h': '{n} год', 'time.d': '{n} д', 'time.today': 'Сьогодні', 'time.yesterday': 'Учора',
   'common.add': 'Додати', 'common.back': 'Назад', 'common.cancel': 'Скасувати', 'common.close': 'Закрити', 'common.copied': 'Скопійовано',
   'common.copy': 'Копіювати', 'common.copyFailed': 'Не вдалося скопіювати — виділіть текст вручну', 'common.edit': 'Змінити', 'common.remove': 'Видалити',
   'common.retry': 'Повторити', 'common.save': 'Зберегти', 'common.saved': 'Збережено',
