@@ -191,10 +191,25 @@ async fn ids_of(api: &Api, ws: i64, team: &str, team2: &str, member_email: &str)
 }
 
 #[tokio::test]
-async fn cross_workspace_ids_are_not_found_and_change_nothing() {
+async fn cross_workspace_ids_are_not_found_and_change_nothing_on_sqlite() {
+    isolation(None, "isolation (sqlite)").await;
+}
+
+#[tokio::test]
+async fn cross_workspace_ids_are_not_found_and_change_nothing_on_postgres() {
+    if !PgTestDb::available().await {
+        assert!(std::env::var_os("CI").is_none(), "PostgreSQL must be reachable in CI");
+        eprintln!("PostgreSQL unreachable: skipping");
+        return;
+    }
+    let db = PgTestDb::create().await.unwrap();
+    isolation(Some(&db.url), "isolation (postgres)").await;
+}
+
+async fn isolation(database_url: Option<&str>, name: &'static str) {
     let dir = TempDir::new("sb-guards-iso").unwrap();
-    let server = Server::demo(&dir).await;
-    let mut checks = Checks::new("isolation");
+    let server = Server::start("demo", dir.path(), database_url, &[]).await;
+    let mut checks = Checks::new(name);
     let admin = server.login("admin@demo.test").await;
     let (demo_ws, demo_website_token) = demo_workspace(&admin).await;
 
@@ -349,6 +364,24 @@ async fn cross_workspace_ids_are_not_found_and_change_nothing() {
         let names: Vec<&str> = res.1["workspaces"].as_array().map(|a| a.iter().filter_map(|w| w["name"].as_str()).collect()).unwrap_or_default();
         checks.that(format!("{label}: /me lists only Other"), names == ["Other"], &res.1);
     }
+    checks.unchanged("Demo after Other's API tokens", &demo_before, &snapshot(&admin, demo_ws).await);
+    // The live feed of an API token carries only its own workspace, even
+    // for a user who is a member of both.
+    let mut token_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={other_token}"))).await;
+    let ready = expect_frame(&mut token_feed, "ready", |v| v["type"] == "ready").await;
+    checks.that("API token feed: ready lists only Other", ready["data"]["workspaces"] == json!([other_ws]), &ready);
+    let mut dual_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", dual.token.clone().unwrap()))).await;
+    expect_frame(&mut dual_feed, "ready", |v| v["type"] == "ready").await;
+    let (s, b) = server
+        .api()
+        .with_token(&demo_visitor)
+        .post("/api/v1/widget/messages", json!({"content": "Demo news for dual", "echo_id": "d-2"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    expect_frame(&mut dual_feed, "dual's session feed sees Demo", |v| v["data"]["content"] == "Demo news for dual").await;
+    expect_no_frame(&mut token_feed, 300, |v| v["workspace_id"] == demo_ws || v.to_string().contains("Demo news for dual")).await;
+    let demo_before = snapshot(&admin, demo_ws).await; // with the new message
+
     let dual_demo = server.api().with_token(&demo_token);
     checks.status("dual's Demo token: GET Demo", &dual_demo.get(&d).await, 200);
     expect_all_404(&mut checks, "dual's Demo token in Other", &dual_demo, &every_endpoint(&other, admin_id)).await;

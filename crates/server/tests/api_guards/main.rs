@@ -170,7 +170,7 @@ pub async fn snapshot(api: &Api, ws: i64) -> Value {
 pub async fn cli_user(server: &Server, email: &str, workspace: &str, role: &str) -> Api {
     let (ok, out) = cli(
         &server.data_dir,
-        None,
+        server.database_url.as_deref(),
         &["admin", "create-user", "--email", email, "--password", "password123", "--workspace", workspace, "--role", role],
     )
     .await;

@@ -70,11 +70,17 @@ async fn widget_tokens_threads_identity_and_origins() {
     checks.status("another visitor may use the same echo id", &res, 201);
     let conv_b = res.1["conversation_id"].as_i64().unwrap_or(-1);
     checks.that("visitors have separate conversations", conv_a != conv_b, format!("{conv_a} {conv_b}"));
+    let mut b_socket = connect_ws(&server.ws_url(&format!("/api/v1/widget/ws?token={vb}"))).await;
+    let mut a_socket = connect_ws(&server.ws_url(&format!("/api/v1/widget/ws?token={va}"))).await;
+    send_json(&mut a_socket, json!({"type": "typing", "on": true})).await;
     let (s, reply) = admin.post(&format!("{w}/conversations/{conv_a}/messages"), json!({"content": "Answer for Anna only"})).await;
     assert_eq!(s, 201, "{reply}");
     let (s, note) = admin.post(&format!("{w}/conversations/{conv_a}/messages"), json!({"content": "internal note on Anna", "kind": "note"})).await;
     assert_eq!(s, 201, "{note}");
 
+    expect_frame(&mut a_socket, "Anna's socket gets her answer", |f| f["data"]["content"] == "Answer for Anna only").await;
+    expect_no_frame(&mut a_socket, 200, |f| f["data"]["content"] == "internal note on Anna").await;
+    expect_no_frame(&mut b_socket, 300, |f| f["type"] != "pong").await;
     let (_, ta) = a.get("/api/v1/widget/messages").await;
     let (_, tb) = b.get("/api/v1/widget/messages").await;
     checks.that(
