@@ -116,19 +116,7 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
     let (s, b) = anon.with_token(&v).post("/api/v1/widget/messages", json!({"content": "after logout", "echo_id": "l-1"})).await;
     assert_eq!(s, 201, "{b}");
     expect_frame(&mut feed2, "the live session's socket gets the message", |f| f["data"]["content"] == "after logout").await;
-    let leaked = tokio::time::timeout(std::time::Duration::from_millis(500), async {
-        use futures_util::StreamExt;
-        while let Some(Ok(msg)) = feed1.next().await {
-            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-                if t.contains("after logout") {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
+    let leaked = receives(&mut feed1, 500, |f| f["data"]["content"] == "after logout").await;
     checks.that("a logged-out session's open socket receives no more events", !leaked, "it received the new message");
     checks.err("revoked session: /me", &alice1.get("/api/v1/me").await, 401, "unauthorized");
     let (ws_id, _) = demo_workspace(&admin).await;

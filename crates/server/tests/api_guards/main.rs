@@ -223,3 +223,21 @@ pub fn business_hours(timezone: &str) -> Value {
         .collect();
     serde_json::json!({"timezone": timezone, "days": days, "away_message": "Closed, back soon.", "holidays": ["2026-12-25"]})
 }
+
+/// Whether a frame matching `pred` arrives within `ms` (false when the
+/// socket ends first).
+pub async fn receives(ws: &mut Socket, ms: u64, pred: impl Fn(&Value) -> bool) -> bool {
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_millis(ms), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+                if serde_json::from_str::<Value>(&t).is_ok_and(|v| pred(&v)) {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false)
+}

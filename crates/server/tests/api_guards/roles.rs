@@ -136,8 +136,15 @@ async fn lower_roles_are_forbidden_and_write_nothing() {
         res.0 == 200 && res.1.to_string().contains("\"ci\"") && !res.1.to_string().contains("sbt_") && !res.1.to_string().contains(&ci_token[4..]),
         &res.1,
     );
+    let mut ci_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={ci_token}"))).await;
+    expect_frame(&mut ci_feed, "ready", |v| v["type"] == "ready").await;
     checks.status("admin: DELETE api-tokens/{id}", &admin.delete(&format!("{w}/api-tokens/{ci_id}")).await, 204);
     checks.err("a revoked API token", &ci.get(&format!("{w}/conversations")).await, 401, "unauthorized");
+    let v = visitor(&server, &website_token).await;
+    let (s, b) = server.api().with_token(&v).post("/api/v1/widget/messages", json!({"content": "after revoke", "echo_id": "rv-1"})).await;
+    assert_eq!(s, 201, "{b}");
+    let leaked = receives(&mut ci_feed, 500, |f| f["data"]["content"] == "after revoke").await;
+    checks.that("a revoked API token's open socket receives no more events", !leaked, "it received the new message");
     checks.err("revoking it again", &admin.delete(&format!("{w}/api-tokens/{ci_id}")).await, 404, "not_found");
     // An admin cannot lower their own role or remove themselves.
     let admin_id = my_id(&admin).await;
