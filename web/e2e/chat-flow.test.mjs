@@ -102,7 +102,8 @@ test('widget message → live in agent inbox → claim → template reply → cu
 
   // The customer's history survives a reload (visitor token kept in localStorage).
   await customer.reload();
-  await customer.click('[data-testid=sb-launcher]');
+  // The panel stays open across page loads.
+  await customer.locator('[data-testid=sb-panel]').waitFor({ timeout: 5_000 });
   await customer.locator('[data-testid=sb-message][data-kind=out]', { hasText: 'thanks for writing' }).waitFor({ timeout: 10_000 });
   assert.equal(await customer.locator('[data-testid=sb-prechat-name]').isVisible(), false, 'no second pre-chat form');
 });

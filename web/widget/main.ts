@@ -112,6 +112,7 @@ class Widget {
   private t: (k: Key) => string;
   private keyVisitor: string;
   private keyPending: string;
+  private keyOpen: string;
   private session: Session | null = null;
   private messages: WMessage[] = [];
   private unacked = new Map<string, string>(); // echo_id -> content
@@ -150,6 +151,7 @@ class Widget {
     this.t = (k) => d[k] || dict.en[k];
     this.keyVisitor = `sb_visitor_${this.token}`;
     this.keyPending = `sb_unacked_${this.token}`;
+    this.keyOpen = `sb_open_${this.token}`;
     try {
       const saved = JSON.parse(store.get(this.keyPending) || '[]') as [string, string][];
       for (const [id, c] of saved) this.unacked.set(id, c);
@@ -163,6 +165,10 @@ class Widget {
     this.build(script.dataset.color);
     document.body.appendChild(host);
     this.start();
+    let wasOpen = false;
+    try { wasOpen = sessionStorage.getItem(this.keyOpen) === '1'; } catch { /* ignore */ }
+    // Restored, not asked for: do not steal the page's focus.
+    if (wasOpen) this.toggle(true, false);
   }
 
   private build(color?: string) {
@@ -243,8 +249,10 @@ class Widget {
     this.input.style.height = Math.min(this.input.scrollHeight + 2, 120) + 'px';
   }
 
-  private toggle(open = !this.opened) {
+  private toggle(open = !this.opened, focus = true) {
     this.opened = open;
+    // Keep the chat open while the visitor moves between pages.
+    try { open ? sessionStorage.setItem(this.keyOpen, '1') : sessionStorage.removeItem(this.keyOpen); } catch { /* ignore */ }
     this.panel.hidden = !open;
     this.launcher.setAttribute('aria-label', open ? this.t('close') : this.t('open'));
     if (open) {
@@ -252,7 +260,7 @@ class Widget {
       this.renderBadge();
       this.renderMode();
       this.scrollDown();
-      setTimeout(() => (this.formEl.hidden ? this.input : (this.formEl.querySelector('input') as HTMLInputElement)).focus(), 30);
+      if (focus) setTimeout(() => (this.formEl.hidden ? this.input : (this.formEl.querySelector('input') as HTMLInputElement)).focus(), 30);
     }
   }
 

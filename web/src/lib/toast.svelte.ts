@@ -1,10 +1,10 @@
-export interface Toast { id: number; text: string; kind: 'info' | 'error' | 'success' }
+export interface Toast { id: number; text: string; kind: 'info' | 'error' | 'success'; onclick?: () => void }
 let next = 1;
 class Toasts {
   items = $state<Toast[]>([]);
-  show(text: string, kind: Toast['kind'] = 'info', ms = 4000) {
+  show(text: string, kind: Toast['kind'] = 'info', ms = 4000, onclick?: () => void) {
     const id = next++;
-    this.items.push({ id, text, kind });
+    this.items.push({ id, text, kind, onclick });
     setTimeout(() => this.dismiss(id), ms);
   }
   dismiss(id: number) { this.items = this.items.filter((t) => t.id !== id); }
