@@ -50,6 +50,9 @@ test('widget message → live in agent inbox → claim → template reply → cu
   // New conversation: a desktop notification and a chime.
   const notes = await until(() => alice.evaluate(() => window.__notes.length && window.__notes), 'a desktop notification', 5_000);
   assert.ok(notes.some((n) => n.title === 'New conversation' && n.body.includes('where is my order')), JSON.stringify(notes));
+  await alice.waitForTimeout(500);
+  const forThis = await alice.evaluate((w) => window.__notes.filter((n) => n.body.includes(w)).length, firstWords);
+  assert.equal(forThis, 1, 'exactly one notification (one live connection)');
   assert.ok(await alice.evaluate(() => window.__beeps) > 0, 'a chime was played');
   await shot(alice, '03-agent-new-conversation');
 

@@ -18,6 +18,7 @@ export class Realtime {
   constructor(private token: () => string | null, private workspaceId: () => number | null) {}
 
   start() {
+    if (!this.stopped) return;
     this.stopped = false;
     this.open();
     window.addEventListener('online', this.wake);
