@@ -27,7 +27,10 @@ mod ops {
     include!("ops.rs");
 }
 
-const MAX_BATCH: usize = 64;
+/// Most jobs committed together. Bounded so one commit never waits on an
+/// unbounded queue and a failure's blast radius (a commit error fails the
+/// whole batch) stays small.
+pub const MAX_BATCH: usize = 64;
 const READ_CONNECTIONS: u32 = 4;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -44,6 +47,12 @@ type Backend = SqliteStore;
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> crate::Result<SqliteStore> {
+        Self::open_with_batch(path, MAX_BATCH).await
+    }
+
+    /// `max_batch = 1` commits every write on its own (the benchmark's
+    /// baseline).
+    pub async fn open_with_batch(path: &Path, max_batch: usize) -> crate::Result<SqliteStore> {
         let base = SqliteConnectOptions::from_str("sqlite:")
             .map_err(StoreError::Database)?
             .filename(path)
@@ -67,7 +76,7 @@ impl SqliteStore {
             .await
             .map_err(StoreError::Database)?;
         let (jobs, rx) = mpsc::channel(1024);
-        tokio::spawn(run_writer(writes.clone(), rx));
+        tokio::spawn(run_writer(writes.clone(), rx, max_batch.max(1)));
         Ok(SqliteStore { reads, writes, jobs })
     }
 
@@ -107,10 +116,10 @@ impl SqliteStore {
     }
 }
 
-async fn run_writer(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+async fn run_writer(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
