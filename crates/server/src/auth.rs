@@ -85,8 +85,9 @@ fn bearer_or_cookie(parts: &Parts) -> Option<String> {
             return Some(t.trim().to_owned());
         }
     }
-    // Browsers cannot set headers on a WebSocket handshake.
-    if let Some(q) = parts.uri.query() {
+    // Browsers cannot set headers on a WebSocket handshake, so sockets may
+    // pass the token in the query. Nowhere else: URLs end up in logs.
+    if let Some(q) = parts.uri.query().filter(|_| parts.uri.path().ends_with("/ws")) {
         for pair in q.split('&') {
             if let Some(t) = pair.strip_prefix("token=") {
                 return Some(t.to_owned());

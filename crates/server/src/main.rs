@@ -142,7 +142,8 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         tracing::warn!("NATS_URL is set but the store is a local SQLite file: other nodes cannot share it; set DATABASE_URL=postgres://…");
     }
     let settings = Settings { max_body_bytes: args.max_body_bytes, demo, ..Settings::default() };
-    let st = AppState::new(store.clone(), bus.clone(), Arc::new(SystemClock), settings);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let st = AppState::new(store.clone(), bus.clone(), Arc::new(SystemClock), settings, stopping);
     if demo {
         demo::seed(&st).await.context("seeding the demo workspace")?;
     }
@@ -162,7 +163,13 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     }
     tracing::info!(store = store.backend(), bus = if bus.is_distributed() { "nats" } else { "in-process" }, %addr, "started");
     let app = app::router(st).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        })
+        .await?;
     store.close().await;
     Ok(())
 }

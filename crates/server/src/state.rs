@@ -62,11 +62,20 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub limiters: Arc<Limiters>,
     pub metrics: Arc<Metrics>,
+    /// Flips to true when the server is shutting down: long-lived sockets
+    /// close so the graceful shutdown can finish.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     signing_secrets: Arc<Mutex<HashMap<WorkspaceId, Arc<[u8]>>>>,
 }
 
 impl AppState {
-    pub fn new(store: Store, bus: Bus, clock: Arc<dyn Clock>, settings: Settings) -> AppState {
+    pub fn new(
+        store: Store,
+        bus: Bus,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> AppState {
         let limiters = Limiters {
             login: Mutex::new(RateLimiter::new(settings.login_limit)),
             public: Mutex::new(RateLimiter::new(settings.public_limit)),
@@ -78,6 +87,7 @@ impl AppState {
             settings: Arc::new(settings),
             limiters: Arc::new(limiters),
             metrics: Arc::new(Metrics::default()),
+            shutdown,
             signing_secrets: Arc::new(Mutex::new(HashMap::new())),
         }
     }

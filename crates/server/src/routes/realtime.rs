@@ -86,6 +86,7 @@ async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mu
     let mut viewers = load_viewers(&st, user.id, &workspaces).await;
     st.metrics.ws_agent_connections.fetch_add(1, Ordering::Relaxed);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
+    let mut stopping = st.shutdown.clone();
     let hello = serde_json::json!({"type": "ready", "data": {"user_id": user.id, "workspaces": workspaces}});
     if ws.send(WsMessage::Text(hello.to_string().into())).await.is_err() {
         st.metrics.ws_agent_connections.fetch_sub(1, Ordering::Relaxed);
@@ -131,6 +132,10 @@ async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mu
                     }
                     Err(RecvError::Closed) => break,
                 }
+            }
+            _ = stopping.changed() => {
+                let _ = ws.send(WsMessage::Close(None)).await;
+                break;
             }
             _ = heartbeat.tick() => {
                 if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() { break }

@@ -219,6 +219,7 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
     let mut events = st.bus.subscribe();
     st.metrics.ws_visitor_connections.fetch_add(1, Ordering::Relaxed);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
+    let mut stopping = st.shutdown.clone();
     loop {
         tokio::select! {
             incoming = ws.recv() => {
@@ -258,6 +259,10 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
                     }
                     Err(RecvError::Closed) => break,
                 }
+            }
+            _ = stopping.changed() => {
+                let _ = ws.send(WsMessage::Close(None)).await;
+                break;
             }
             _ = heartbeat.tick() => {
                 if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() { break }

@@ -61,6 +61,17 @@ impl Server {
         let _ = self.child.wait().await;
     }
 
+    /// Sends SIGTERM and waits (up to `secs`) for a clean exit.
+    pub async fn terminate(mut self, secs: u64) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running child").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(secs), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("switchboard did not exit within {secs} s of SIGTERM"))
+            .expect("wait")
+    }
+
     pub fn api(&self) -> Api {
         Api { http: reqwest::Client::new(), base: self.base.clone(), token: None }
     }
