@@ -58,6 +58,31 @@ test('admin creates a team and a user; the user can log in', { skip: skipReason 
   assert.match(snippet, /<script src="[^"]+\/widget\.js" data-token="[^"]+" async><\/script>/);
   await shot(admin, '13-admin-inboxes');
 
+  // Business hours: open on Saturday from 10:00, with an away message.
+  await admin.click('[data-testid=admin-hours]');
+  await admin.locator('[data-testid=hours-day-6]').check();
+  await admin.fill('[data-testid=hours-open-6]', '10:00');
+  await admin.fill('[data-testid=hours-away]', 'We are closed — back at 9:00.');
+  await admin.click('[data-testid=hours-save]');
+  await until(async () => {
+    const h = await apiCall(base, 'GET', `workspaces/${a.ws}/business-hours`, a.token);
+    const sat = h.days.find((d) => d.day === 6);
+    return sat?.enabled && sat.open === '10:00' && h.away_message === 'We are closed — back at 9:00.';
+  }, 'business hours saved', 10_000);
+  await shot(admin, '16-admin-hours');
+
+  // An API token made in the UI works until it is revoked.
+  await admin.click('[data-testid=admin-tokens]');
+  await admin.fill('[data-testid=token-name]', 'CRM sync');
+  await admin.click('[data-testid=token-create]');
+  const apiToken = (await admin.locator('[data-testid=token-value]').innerText()).trim();
+  const me = await apiCall(base, 'GET', 'me', apiToken);
+  assert.equal(me.user.email, 'admin@demo.test');
+  admin.once('dialog', (d) => d.accept());
+  await admin.locator('[data-testid=token-row]', { hasText: 'CRM sync' }).locator('[data-testid=token-revoke]').click();
+  await until(async () => (await fetch(`${base}/api/v1/me`, { headers: { Authorization: `Bearer ${apiToken}` } })).status === 401, 'revoked token refused', 10_000);
+  await shot(admin, '17-admin-tokens');
+
   // The new user logs in in a fresh browser context.
   const ninaPage = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   await ninaPage.goto(`${base}/app/login`);

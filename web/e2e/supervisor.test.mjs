@@ -50,6 +50,17 @@ test('supervisor dashboard counts waiting and active conversations live', { skip
   await sup.locator('[data-testid=readonly-banner]').waitFor({ timeout: 10_000 });
   await sup.locator('[data-testid=message][data-kind=in]', { hasText: 'Do you deliver to Lviv?' }).waitFor({ timeout: 10_000 });
   assert.equal(await sup.locator('[data-testid=composer-input]').count(), 0, 'no composer in read-only view');
+
+  // A spot-check mark is stored on the conversation.
+  await sup.locator('[data-testid=spot-star]').nth(3).click();
+  await sup.fill('[data-testid=spot-comment]', 'Quick and friendly');
+  await sup.click('[data-testid=spot-submit]');
+  await sup.locator('[data-testid=spot-review]', { hasText: 'Quick and friendly' }).waitFor({ timeout: 10_000 });
+  const supApi = await apiLogin(base, 'supervisor@demo.test');
+  const reviews = await apiCall(base, 'GET', `workspaces/${supApi.ws}/conversations/${conv.id}/reviews`, supApi.token);
+  assert.equal(reviews.data.length, 1);
+  assert.equal(reviews.data[0].score, 4);
+  assert.equal(reviews.data[0].comment, 'Quick and friendly');
   await shot(sup, '22-supervisor-readonly');
 
   // Reports include the new conversation.

@@ -41,6 +41,8 @@ const messages = [];
 const sessions = new Map(); // token -> user id
 const visitors = new Map(); // visitor token -> contact id
 const reviews = [];
+const apiTokens = []; // {id, name, user_id, created_at, token}
+let businessHours = { timezone: 'UTC', days: [0, 1, 2, 3, 4, 5, 6].map((day) => ({ day, open: '09:00', close: '18:00', enabled: day >= 1 && day <= 5 })), away_message: '', holidays: [] };
 
 const member = (u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, presence: u.presence, presence_since: u.presence_since });
 const inboxOut = (i) => ({ ...i, widget_snippet: i.channel === 'webchat' ? `<script src="${origin}/widget.js" data-token="${i.website_token}" async></script>` : null });
@@ -264,6 +266,25 @@ async function handle(req, res) {
     if (!u) return err(res, 404, 'not_found', 'no such user');
     if (m === 'PATCH') { Object.assign(u, { role: b.role ?? u.role, name: b.name ?? u.name }); return send(res, 200, member(u)); }
     if (m === 'DELETE') { users.splice(users.indexOf(u), 1); return send(res, 204); }
+  }
+  if (r === 'business-hours') {
+    if (m === 'PUT') { if (!isAdmin) return forbid(); businessHours = b; }
+    return send(res, 200, businessHours);
+  }
+  if (r === 'api-tokens') {
+    if (!isAdmin) return forbid();
+    if (m === 'GET') return send(res, 200, list(apiTokens.map(({ token, ...t }) => t)));
+    if (m === 'POST') {
+      const t = { id: id(), name: b.name, user_id: me.id, created_at: now(), token: randomUUID() };
+      apiTokens.unshift(t);
+      sessions.set(t.token, me.id);
+      return send(res, 201, { id: t.id, name: t.name, token: t.token });
+    }
+    const t = apiTokens.find((x) => x.id === Number(rid));
+    if (!t) return err(res, 404, 'not_found', 'no such token');
+    apiTokens.splice(apiTokens.indexOf(t), 1);
+    sessions.delete(t.token);
+    return send(res, 204);
   }
   if (r === 'presence' && m === 'PUT') {
     me.presence = b.status; me.presence_since = now();

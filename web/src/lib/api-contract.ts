@@ -30,4 +30,7 @@ export type ApiContract = [
   Accepts<T.Template, S['Template']>,
   Accepts<T.ApiToken, S['ApiTokenCreated']>,
   Accepts<T.ApiErrorBody, S['ErrorBody']>,
+  Accepts<T.Review, S['Review']>,
+  Accepts<T.BusinessHours, S['BusinessHours']>,
+  Accepts<T.ApiTokenInfo, S['ApiTokenInfo']>,
 ];

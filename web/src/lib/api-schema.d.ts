@@ -125,9 +125,42 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        get: operations["list_api_tokens"];
         put?: never;
         post: operations["create_api_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/api-tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_api_token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/business-hours": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workspace's opening hours (defaults until an admin sets them). */
+        get: operations["get_business_hours"];
+        put: operations["put_business_hours"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -249,6 +282,26 @@ export interface paths {
          *     reply to an unassigned conversation assigns it to the replier.
          */
         post: operations["create_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Spot-check marks, newest first. Supervisors see all; an agent sees the
+         *     marks on conversations assigned to them.
+         */
+        get: operations["list_reviews"];
+        put?: never;
+        post: operations["create_review"];
         delete?: never;
         options?: never;
         head?: never;
@@ -528,8 +581,22 @@ export interface components {
         };
         /** Format: int64 */
         ApiTokenId: number;
+        ApiTokenInfo: {
+            created_at: components["schemas"]["Timestamp"];
+            id: components["schemas"]["ApiTokenId"];
+            name: string;
+            user_id: components["schemas"]["UserId"];
+        };
         ApiTokenRequest: {
             name: string;
+        };
+        BusinessHours: {
+            away_message: string;
+            days: components["schemas"]["DayHours"][];
+            /** @description "YYYY-MM-DD" dates on which the team is closed all day. */
+            holidays: string[];
+            /** @description IANA zone name, e.g. "Europe/Kyiv". */
+            timezone: string;
         };
         /** @enum {string} */
         Channel: "webchat" | "whatsapp" | "telegram" | "messenger" | "instagram" | "viber" | "email" | "voice";
@@ -597,6 +664,17 @@ export interface components {
             password?: string | null;
             role: components["schemas"]["Role"];
         };
+        DayHours: {
+            close: string;
+            /**
+             * Format: int32
+             * @description 0 = Sunday … 6 = Saturday.
+             */
+            day: number;
+            enabled: boolean;
+            /** @description "HH:MM", 24-hour. */
+            open: string;
+        };
         /** @enum {string} */
         DeliveryStatus: "queued" | "sent" | "delivered" | "read" | "failed";
         ErrorBody: {
@@ -623,6 +701,14 @@ export interface components {
             website_token?: string | null;
             /** @description For webchat: the snippet to paste into the website. */
             widget_snippet?: string | null;
+        };
+        ListOf_ApiTokenInfo: {
+            data: {
+                created_at: components["schemas"]["Timestamp"];
+                id: components["schemas"]["ApiTokenId"];
+                name: string;
+                user_id: components["schemas"]["UserId"];
+            }[];
         };
         ListOf_InboxView: {
             data: {
@@ -660,6 +746,21 @@ export interface components {
                 kind: components["schemas"]["MessageKind"];
                 sender: components["schemas"]["Sender"];
                 status: components["schemas"]["DeliveryStatus"];
+            }[];
+        };
+        ListOf_Review: {
+            data: {
+                comment: string;
+                conversation_id: components["schemas"]["ConversationId"];
+                created_at: components["schemas"]["Timestamp"];
+                /** Format: int64 */
+                id: number;
+                reviewer_id: components["schemas"]["UserId"];
+                /**
+                 * Format: int64
+                 * @description 1 (poor) … 5 (excellent).
+                 */
+                score: number;
             }[];
         };
         ListOf_Tag: {
@@ -795,6 +896,28 @@ export interface components {
         };
         /** @enum {string} */
         Priority: "none" | "low" | "medium" | "high" | "urgent";
+        /** @description A supervisor's spot-check mark on a conversation. */
+        Review: {
+            comment: string;
+            conversation_id: components["schemas"]["ConversationId"];
+            created_at: components["schemas"]["Timestamp"];
+            /** Format: int64 */
+            id: number;
+            reviewer_id: components["schemas"]["UserId"];
+            /**
+             * Format: int64
+             * @description 1 (poor) … 5 (excellent).
+             */
+            score: number;
+        };
+        ReviewRequest: {
+            comment?: string | null;
+            /**
+             * Format: int64
+             * @description 1 (poor) … 5 (excellent).
+             */
+            score: number;
+        };
         /**
          * @description A user's role within one workspace. Ordered: admin ⊃ supervisor ⊃ agent.
          * @enum {string}
@@ -1200,6 +1323,33 @@ export interface operations {
             };
         };
     };
+    list_api_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_ApiTokenInfo"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     create_api_token: {
         parameters: {
             query?: never;
@@ -1219,6 +1369,97 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiTokenCreated"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_api_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_business_hours: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessHours"];
+                };
+            };
+        };
+    };
+    put_business_hours: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BusinessHours"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BusinessHours"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {
@@ -1394,6 +1635,8 @@ export interface operations {
                 assignee: string | null;
                 team: number | null;
                 inbox: number | null;
+                /** @description webchat, whatsapp, telegram, … */
+                channel: string | null;
                 tag: string | null;
                 /** @description Part of the contact's name, email or phone. */
                 q: string | null;
@@ -1577,6 +1820,80 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_reviews: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_Review"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_review: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Review"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

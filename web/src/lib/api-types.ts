@@ -66,7 +66,8 @@ export type ServerFrame =
   | { type: 'typing'; workspace_id: Id; data: TypingEvent }
   | { type: 'pong' };
 
-// ---- Asked of the backend in web/NEEDS.md (not in docs/API.md yet) ----
+// ---- Asked for in web/NEEDS.md; now served (not in docs/API.md yet) ----
+export interface ApiTokenInfo { id: Id; name: string; user_id: Id; created_at: string }
 export interface Review { id: Id; conversation_id: Id; reviewer_id: Id; score: number; comment: string; created_at: string }
 export interface DayHours { day: number; open: string; close: string; enabled: boolean }
 export interface BusinessHours { timezone: string; days: DayHours[]; away_message: string; holidays: string[] }
