@@ -4,7 +4,8 @@ class Toasts {
   items = $state<Toast[]>([]);
   show(text: string, kind: Toast['kind'] = 'info', ms = 4000, onclick?: () => void) {
     const id = next++;
-    this.items.push({ id, text, kind, onclick });
+    // At most three at once: the newest news wins.
+    this.items = [...this.items.slice(-2), { id, text, kind, onclick }];
     setTimeout(() => this.dismiss(id), ms);
   }
   dismiss(id: number) { this.items = this.items.filter((t) => t.id !== id); }
