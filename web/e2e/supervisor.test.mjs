@@ -14,9 +14,8 @@ test('supervisor dashboard counts waiting and active conversations live', { skip
   const sup = await (await browser.newContext({ viewport: { width: 1440, height: 1000 } })).newPage();
   await uiLogin(sup, base, 'supervisor@demo.test');
   await sup.click('[data-testid=nav-supervisor]');
-  await sup.locator('[data-testid=supervisor]').waitFor();
-  // Let the first load land.
-  await sup.waitForTimeout(800);
+  // Wait for the first load to land before taking the baseline.
+  await sup.locator('[data-testid=supervisor][data-loaded=true]').waitFor({ timeout: 10_000 });
   const waiting0 = await num(sup, 'sv-waiting');
   const active0 = await num(sup, 'sv-active');
 
