@@ -19,6 +19,7 @@ interface WMessage {
   echo_id?: string | null;
   created_at?: string;
   pending?: boolean;
+  failed?: boolean;
 }
 interface Session {
   visitor_token: string;
@@ -32,21 +33,21 @@ const dict = {
     placeholder: 'Write a message…', send: 'Send', hello: 'Hi there 👋', helloSub: 'Ask us anything — we are here to help.',
     prechat: 'Please introduce yourself so we can get back to you.', name: 'Name', email: 'Email', phone: 'Phone',
     start: 'Start chat', needName: 'Please enter your name', failed: 'Something went wrong. Please try again.',
-    open: 'Open chat', close: 'Close chat', you: 'You', sending: 'Sending…', powered: 'Powered by Switchboard',
+    open: 'Open chat', close: 'Close chat', you: 'You', sending: 'Sending…', notSent: 'Not sent', powered: 'Powered by Switchboard',
   },
   ru: {
     title: 'Напишите нам', online: 'Обычно отвечаем за несколько минут', offline: 'Переподключение…',
     placeholder: 'Напишите сообщение…', send: 'Отправить', hello: 'Здравствуйте 👋', helloSub: 'Задайте вопрос — мы поможем.',
     prechat: 'Представьтесь, пожалуйста, чтобы мы могли ответить.', name: 'Имя', email: 'Email', phone: 'Телефон',
     start: 'Начать чат', needName: 'Введите имя', failed: 'Что-то пошло не так. Попробуйте ещё раз.',
-    open: 'Открыть чат', close: 'Закрыть чат', you: 'Вы', sending: 'Отправка…', powered: 'Работает на Switchboard',
+    open: 'Открыть чат', close: 'Закрыть чат', you: 'Вы', sending: 'Отправка…', notSent: 'Не отправлено', powered: 'Работает на Switchboard',
   },
   uk: {
     title: 'Напишіть нам', online: 'Зазвичай відповідаємо за кілька хвилин', offline: 'Перепідключення…',
     placeholder: 'Напишіть повідомлення…', send: 'Надіслати', hello: 'Вітаємо 👋', helloSub: 'Поставте питання — ми допоможемо.',
     prechat: 'Представтеся, будь ласка, щоб ми могли відповісти.', name: "Ім'я", email: 'Email', phone: 'Телефон',
     start: 'Почати чат', needName: "Введіть ім'я", failed: 'Щось пішло не так. Спробуйте ще раз.',
-    open: 'Відкрити чат', close: 'Закрити чат', you: 'Ви', sending: 'Надсилання…', powered: 'Працює на Switchboard',
+    open: 'Відкрити чат', close: 'Закрити чат', you: 'Ви', sending: 'Надсилання…', notSent: 'Не надіслано', powered: 'Працює на Switchboard',
   },
 };
 type Key = keyof typeof dict.en;
@@ -220,7 +221,7 @@ class Widget {
     this.formEl.addEventListener('submit', (e) => { e.preventDefault(); void this.submitPrechat(); });
 
     this.footEl = el('div', { class: 'foot' });
-    this.input = el('textarea', { rows: '1', placeholder: t('placeholder'), 'data-testid': 'sb-input', 'aria-label': t('placeholder') });
+    this.input = el('textarea', { rows: '1', maxlength: '20000', placeholder: t('placeholder'), 'data-testid': 'sb-input', 'aria-label': t('placeholder') });
     this.sendBtn = el('button', { class: 'send', type: 'button', 'data-testid': 'sb-send', 'aria-label': t('send') }, ICON_SEND);
     this.sendBtn.disabled = true;
     this.input.addEventListener('input', () => {
@@ -433,7 +434,15 @@ class Widget {
       try {
         const m = await this.http<WMessage>('POST', '/api/v1/widget/messages', { content, echo_id });
         this.upsert(m, false);
-      } catch { return; }
+      } catch (e) {
+        const status = (e as { status?: number }).status ?? 0;
+        if (status !== 400 && status !== 413) return;
+        // Refused for good (e.g. too long): stop resending it and say so.
+        this.unacked.delete(echo_id);
+        this.saveUnacked();
+        const msg = this.messages.find((x) => x.echo_id === echo_id);
+        if (msg) { msg.pending = false; msg.failed = true; }
+      }
     }
     this.render();
   }
@@ -524,9 +533,9 @@ class Widget {
       prevSender = senderKey;
       appendText(node, m.content);
       body.appendChild(node);
-      if (m.pending) {
-        const meta = el('div', { class: `meta ${kind}` });
-        meta.textContent = this.t('sending');
+      if (m.pending || m.failed) {
+        const meta = el('div', { class: `meta ${kind}${m.failed ? ' failed' : ''}` });
+        meta.textContent = m.failed ? this.t('notSent') : this.t('sending');
         body.appendChild(meta);
       }
     }

@@ -62,6 +62,7 @@ button { font: inherit; cursor: pointer; }
 .msg .who { display: block; font-size: 11.5px; font-weight: 600; color: var(--sb-muted); margin-bottom: 2px; }
 .meta { font-size: 11px; color: var(--sb-muted); margin: -2px 4px 4px; }
 .meta.in { align-self: flex-end; }
+.meta.failed { color: #d93036; }
 .meta.out { align-self: flex-start; }
 .msg.pending { opacity: .7; }
 .typing { align-self: flex-start; background: #fff; border: 1px solid var(--sb-line); border-radius: 14px; padding: 10px 12px; display: flex; gap: 4px; }
