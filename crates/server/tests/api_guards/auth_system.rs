@@ -23,7 +23,7 @@ async fn to_pair(resp: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test]
 async fn auth_rate_limit_logout_me_and_system_endpoints() {
-    let dir = TempDir::new("sb-guards-auth").unwrap();
+    let dir = TempDir::new("sb-guards-auth").expect("temp dir");
     let server = Server::demo(&dir).await;
     let mut checks = Checks::new("auth + system");
     let anon = server.api();
@@ -73,6 +73,21 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
     assert!(ok, "{out}");
     checks.err("a password reset ends open sessions", &early.get("/api/v1/me").await, 401, "unauthorized");
 
+    // --- The session cookie set by login is HttpOnly and SameSite; logout
+    // clears it.
+    let resp = login_raw(&server, "supervisor@demo.test", DEMO_PASSWORD).await;
+    let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let (_, body) = to_pair(resp).await;
+    let token = body["token"].as_str().unwrap_or("none").to_owned();
+    checks.that(
+        "login sets sb_session=<token>; HttpOnly; SameSite",
+        cookie.starts_with(&format!("sb_session={token};")) && cookie.contains("HttpOnly") && cookie.contains("SameSite="),
+        &cookie,
+    );
+    let resp = rb(&anon, Method::POST, "/api/v1/auth/logout").bearer_auth(&token).send().await.expect("logout");
+    let cleared = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    checks.that("logout answers 204 and clears the cookie", resp.status() == 204 && cleared.contains("Max-Age=0"), &cleared);
+
     // --- Sessions, /me and logout.
     let admin = server.login("admin@demo.test").await;
     let alice1 = server.login("alice@demo.test").await;
@@ -103,9 +118,9 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
     );
 
     // Live feeds opened with each of alice's sessions.
-    let mut feed1 = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", alice1.token.clone().unwrap()))).await;
+    let mut feed1 = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&alice1)))).await;
     expect_frame(&mut feed1, "ready", |v| v["type"] == "ready").await;
-    let mut feed2 = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", alice2.token.clone().unwrap()))).await;
+    let mut feed2 = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&alice2)))).await;
     expect_frame(&mut feed2, "ready", |v| v["type"] == "ready").await;
 
     let res = call(&alice1, Method::POST, "/api/v1/auth/logout", None).await;
@@ -122,13 +137,13 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
     let (ws_id, _) = demo_workspace(&admin).await;
     checks.err("revoked session: conversations", &alice1.get(&format!("/api/v1/workspaces/{ws_id}/conversations")).await, 401, "unauthorized");
     checks.err("revoked session: logout again", &call(&alice1, Method::POST, "/api/v1/auth/logout", None).await, 401, "unauthorized");
-    let st = ws_status(&server.ws_url(&format!("/api/v1/ws?token={}", alice1.token.clone().unwrap()))).await;
+    let st = ws_status(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&alice1)))).await;
     checks.that("revoked session: agent socket", st == 401, format!("expected 401, got {st}"));
-    let res = anon.send(rb(&anon, Method::GET, "/api/v1/me").header("cookie", format!("sb_session={}", alice1.token.clone().unwrap()))).await;
+    let res = anon.send(rb(&anon, Method::GET, "/api/v1/me").header("cookie", format!("sb_session={}", token_of(&alice1)))).await;
     checks.err("revoked session as cookie", &res, 401, "unauthorized");
     checks.status("alice's other session still works", &alice2.get("/api/v1/me").await, 200);
     // The session cookie works like the bearer token.
-    let res = anon.send(rb(&anon, Method::GET, "/api/v1/me").header("cookie", format!("theme=dark; sb_session={}", alice2.token.clone().unwrap()))).await;
+    let res = anon.send(rb(&anon, Method::GET, "/api/v1/me").header("cookie", format!("theme=dark; sb_session={}", token_of(&alice2)))).await;
     checks.that("session cookie authenticates", res.0 == 200 && res.1["user"]["email"] == "alice@demo.test", &res.1);
 
     // --- System endpoints.
@@ -136,12 +151,18 @@ async fn auth_rate_limit_logout_me_and_system_endpoints() {
     checks.that("/healthz", res.0 == 200 && res.1["status"] == "ok", &res.1);
     let res = anon.get("/readyz").await;
     checks.that("/readyz", res.0 == 200 && res.1["status"] == "ready", &res.1);
+    // Unmatched paths are not metric labels (no cardinality explosion).
+    for p in ["/api/v1/zzz-probe-4711", "/api/v1/workspaces/1/zzz-probe-4712", "/zzz-probe-4713.js"] {
+        let _ = anon.get(p).await;
+    }
     let resp = reqwest::get(format!("{}/metrics", server.base)).await.expect("metrics");
     let status = resp.status().as_u16();
     let ctype = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let text = resp.text().await.unwrap_or_default();
     checks.that("/metrics 200 text/plain", status == 200 && ctype.starts_with("text/plain"), format!("{status} {ctype}"));
     checks.that("/metrics has switchboard_http_requests_total", text.contains("switchboard_http_requests_total"), &text);
+    checks.that("/metrics has no raw unmatched paths", !text.contains("zzz-probe"), &text);
+    checks.that("/metrics labels routes by their pattern", text.contains("/api/v1/workspaces/{workspace_id}/conversations"), &text);
     checks.that(
         "/metrics lines are Prometheus text (comments or `name{labels} value`)",
         text.lines().filter(|l| !l.is_empty()).all(|l| {

@@ -12,7 +12,7 @@ const JSON: &str = "application/json";
 
 #[tokio::test]
 async fn bad_input_is_refused_and_changes_nothing() {
-    let dir = TempDir::new("sb-guards-input").unwrap();
+    let dir = TempDir::new("sb-guards-input").expect("temp dir");
     let server = Server::demo(&dir).await;
     let mut checks = Checks::new("bad input");
     let admin = server.login("admin@demo.test").await;
@@ -291,7 +291,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
 
     // --- Missing or garbage credentials.
     let anon = server.api();
-    let reads = [format!("{w}"), format!("{w}/conversations"), format!("{w}/contacts/{contact}"), "/api/v1/me".to_owned()];
+    let reads = [w.clone(), format!("{w}/conversations"), format!("{w}/contacts/{contact}"), "/api/v1/me".to_owned()];
     for p in &reads {
         checks.err(format!("no token: GET {p}"), &anon.get(p).await, 401, "unauthorized");
         for t in ["garbage", "sbs_garbage", "sbt_garbage", "", &visitor_token] {

@@ -22,12 +22,12 @@ async fn twenty_concurrent_claims_have_exactly_one_winner_on_postgres() {
         eprintln!("PostgreSQL unreachable: skipping");
         return;
     }
-    let db = PgTestDb::create().await.unwrap();
+    let db = PgTestDb::create().await.expect("test database");
     claim_race(Some(&db.url), "claim lock (postgres)").await;
 }
 
 async fn claim_race(database_url: Option<&str>, name: &'static str) {
-    let dir = TempDir::new("sb-guards-claim").unwrap();
+    let dir = TempDir::new("sb-guards-claim").expect("temp dir");
     let server = Server::start("demo", dir.path(), database_url, &[]).await;
     let mut checks = Checks::new(name);
     let admin = server.login("admin@demo.test").await;

@@ -202,12 +202,12 @@ async fn cross_workspace_ids_are_not_found_and_change_nothing_on_postgres() {
         eprintln!("PostgreSQL unreachable: skipping");
         return;
     }
-    let db = PgTestDb::create().await.unwrap();
+    let db = PgTestDb::create().await.expect("test database");
     isolation(Some(&db.url), "isolation (postgres)").await;
 }
 
 async fn isolation(database_url: Option<&str>, name: &'static str) {
-    let dir = TempDir::new("sb-guards-iso").unwrap();
+    let dir = TempDir::new("sb-guards-iso").expect("temp dir");
     let server = Server::start("demo", dir.path(), database_url, &[]).await;
     let mut checks = Checks::new(name);
     let admin = server.login("admin@demo.test").await;
@@ -294,7 +294,7 @@ async fn isolation(database_url: Option<&str>, name: &'static str) {
         checks.err(format!("Other admin: GET {p}"), &oadmin.get(p).await, 404, "not_found");
     }
     // 6. The agents' live feed cannot be opened for a foreign workspace.
-    let url = server.ws_url(&format!("/api/v1/ws?token={}&workspace_id={demo_ws}", oadmin.token.clone().unwrap()));
+    let url = server.ws_url(&format!("/api/v1/ws?token={}&workspace_id={demo_ws}", token_of(&oadmin)));
     let st = ws_status(&url).await;
     checks.that("Other admin: /api/v1/ws?workspace_id=Demo", st == 404, format!("expected 404, got {st}"));
 
@@ -305,9 +305,9 @@ async fn isolation(database_url: Option<&str>, name: &'static str) {
 
     // 7. Realtime: Demo's events never reach Other's admin, and Other's admin
     // cannot type into a Demo conversation.
-    let mut demo_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", admin.token.clone().unwrap()))).await;
+    let mut demo_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&admin)))).await;
     expect_frame(&mut demo_feed, "ready", |v| v["type"] == "ready").await;
-    let mut other_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", oadmin.token.clone().unwrap()))).await;
+    let mut other_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&oadmin)))).await;
     expect_frame(&mut other_feed, "ready", |v| v["type"] == "ready").await;
     send_json(&mut other_feed, json!({"type": "typing", "conversation_id": demo.conv, "on": true})).await;
     send_json(&mut other_feed, json!({"type": "typing", "conversation_id": demo.conv, "on": true, "workspace_id": demo_ws})).await;
@@ -370,7 +370,7 @@ async fn isolation(database_url: Option<&str>, name: &'static str) {
     let mut token_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={other_token}"))).await;
     let ready = expect_frame(&mut token_feed, "ready", |v| v["type"] == "ready").await;
     checks.that("API token feed: ready lists only Other", ready["data"]["workspaces"] == json!([other_ws]), &ready);
-    let mut dual_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", dual.token.clone().unwrap()))).await;
+    let mut dual_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&dual)))).await;
     expect_frame(&mut dual_feed, "ready", |v| v["type"] == "ready").await;
     let (s, b) = server
         .api()

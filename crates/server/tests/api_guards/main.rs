@@ -8,7 +8,6 @@
 //! against it; checks are collected (not panicking at the first) so one run
 //! lists every broken guard.
 
-#[allow(unused_imports)]
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -230,14 +229,19 @@ pub async fn receives(ws: &mut Socket, ms: u64, pred: impl Fn(&Value) -> bool) -
     use futures_util::StreamExt;
     tokio::time::timeout(std::time::Duration::from_millis(ms), async {
         while let Some(Ok(msg)) = ws.next().await {
-            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-                if serde_json::from_str::<Value>(&t).is_ok_and(|v| pred(&v)) {
-                    return true;
-                }
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = msg
+                && serde_json::from_str::<Value>(&t).is_ok_and(|v| pred(&v))
+            {
+                return true;
             }
         }
         false
     })
     .await
     .unwrap_or(false)
+}
+
+/// The session (or API) token of an `Api`.
+pub fn token_of(api: &Api) -> &str {
+    api.token.as_deref().expect("a logged-in Api")
 }

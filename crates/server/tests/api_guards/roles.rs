@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn lower_roles_are_forbidden_and_write_nothing() {
-    let dir = TempDir::new("sb-guards-roles").unwrap();
+    let dir = TempDir::new("sb-guards-roles").expect("temp dir");
     let server = Server::demo(&dir).await;
     let mut checks = Checks::new("roles");
     let admin = server.login("admin@demo.test").await;
@@ -194,9 +194,9 @@ async fn lower_roles_are_forbidden_and_write_nothing() {
     checks.unchanged("another team's conversation after the agent's attempts", &hidden_before, &hidden_after);
     checks.status("the supervisor sees it", &supervisor.get(&cbase).await, 200);
     // …and its live events do not reach the agent's socket either.
-    let mut alice_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", alice.token.clone().unwrap()))).await;
+    let mut alice_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&alice)))).await;
     expect_frame(&mut alice_feed, "ready", |v| v["type"] == "ready").await;
-    let mut sup_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", supervisor.token.clone().unwrap()))).await;
+    let mut sup_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&supervisor)))).await;
     expect_frame(&mut sup_feed, "ready", |v| v["type"] == "ready").await;
     let (s, b) = admin.post(&format!("{cbase}/messages"), json!({"content": "secret sales note", "kind": "note"})).await;
     assert_eq!(s, 201, "{b}");
@@ -219,12 +219,12 @@ async fn lower_roles_are_forbidden_and_write_nothing() {
     assert_eq!(s, 201, "{tok}");
     let bob_token = server.api().with_token(tok["token"].as_str().unwrap_or("none"));
     checks.status("bob's API token works", &bob_token.get(&w).await, 200);
-    let mut bob_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", bob.token.clone().unwrap()))).await;
+    let mut bob_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&bob)))).await;
     expect_frame(&mut bob_feed, "ready", |v| v["type"] == "ready").await;
     let res = admin.delete(&format!("{w}/users/{bob_id}")).await;
     checks.status("admin removes bob", &res, 204);
     // Open sockets follow role changes and removals too.
-    let mut admin_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", admin.token.clone().unwrap()))).await;
+    let mut admin_feed = connect_ws(&server.ws_url(&format!("/api/v1/ws?token={}", token_of(&admin)))).await;
     expect_frame(&mut admin_feed, "ready", |v| v["type"] == "ready").await;
     let (s, b) = server.api().with_token(&v).post("/api/v1/widget/messages", json!({"content": "after the changes", "echo_id": "s-3"})).await;
     assert_eq!(s, 201, "{b}");

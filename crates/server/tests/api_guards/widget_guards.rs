@@ -32,7 +32,7 @@ async fn with_origin(api: &Api, method: Method, path: &str, origin: &str, body: 
 
 #[tokio::test]
 async fn widget_tokens_threads_identity_and_origins() {
-    let dir = TempDir::new("sb-guards-widget").unwrap();
+    let dir = TempDir::new("sb-guards-widget").expect("temp dir");
     let server = Server::demo(&dir).await;
     let mut checks = Checks::new("widget");
     let admin = server.login("admin@demo.test").await;
@@ -103,7 +103,7 @@ async fn widget_tokens_threads_identity_and_origins() {
         ("flipped signature", format!("{payload_a}.{flipped}")),
         ("B's claims with A's signature", format!("{payload_b}.{sig_a}")),
         ("edited claims", format!("{}.{sig_a}", URL_SAFE_NO_PAD.encode(claims_a.replace(':', ":9")))),
-        ("agent session token", admin.token.clone().unwrap()),
+        ("agent session token", token_of(&admin).to_owned()),
     ];
     for (label, t) in &bad_tokens {
         let v = anon.with_token(t);
@@ -303,8 +303,8 @@ async fn echo_id_dedup_under_concurrency_on_postgres() {
         eprintln!("PostgreSQL unreachable: skipping");
         return;
     }
-    let db = PgTestDb::create().await.unwrap();
-    let dir = TempDir::new("sb-guards-dedup-pg").unwrap();
+    let db = PgTestDb::create().await.expect("test database");
+    let dir = TempDir::new("sb-guards-dedup-pg").expect("temp dir");
     let server = Server::start("demo", dir.path(), Some(&db.url), &[]).await;
     let mut checks = Checks::new("echo dedup (postgres)");
     let admin = server.login("admin@demo.test").await;
