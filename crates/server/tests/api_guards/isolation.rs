@@ -401,6 +401,30 @@ async fn isolation(database_url: Option<&str>, name: &'static str) {
         &other_users_before.1,
         &oadmin.get(&format!("{o}/users")).await.1,
     );
+    // Role changes and removal in Demo leave the Other membership and its
+    // API token alone.
+    let res = admin.patch(&format!("{d}/users/{dual_id}"), json!({"role": "agent"})).await;
+    checks.that("Demo admin demotes dual in Demo", res.0 == 200 && res.1["role"] == "agent", &res.1);
+    let roles = |me: &Value| -> Vec<(String, String)> {
+        let mut r: Vec<(String, String)> = me["workspaces"]
+            .as_array()
+            .map(|a| a.iter().map(|w| (w["name"].as_str().unwrap_or("").to_owned(), w["role"].as_str().unwrap_or("").to_owned())).collect())
+            .unwrap_or_default();
+        r.sort();
+        r
+    };
+    let (_, me) = dual.get("/api/v1/me").await;
+    checks.that(
+        "dual: agent in Demo, still admin in Other",
+        roles(&me) == [("Demo".to_owned(), "agent".to_owned()), ("Other".to_owned(), "admin".to_owned())],
+        &me,
+    );
+    checks.status("Demo admin removes dual from Demo", &admin.delete(&format!("{d}/users/{dual_id}")).await, 204);
+    let (_, me) = dual.get("/api/v1/me").await;
+    checks.that("dual: still admin of Other only", roles(&me) == [("Other".to_owned(), "admin".to_owned())], &me);
+    checks.status("dual's Other API token still works", &server.api().with_token(&other_token).get(&o).await, 200);
+    checks.err("dual's Demo API token is gone", &server.api().with_token(&demo_token).get(&d).await, 401, "unauthorized");
+
     // Adding an existing account by email ignores the password and name
     // given (otherwise any admin could take over any account).
     let res = admin
