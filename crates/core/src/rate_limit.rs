@@ -35,7 +35,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// over the limit; a refused event is not counted.
     pub fn check(&mut self, key: &K, now_ms: i64) -> Result<(), i64> {
         self.calls += 1;
-        if self.calls % 1024 == 0 {
+        if self.calls.is_multiple_of(1024) {
             self.prune(now_ms);
         }
         let w = self.limit.window_ms.max(1);

@@ -97,11 +97,10 @@ fn bearer_or_cookie(parts: &Parts) -> Option<String> {
     for cookies in parts.headers.get_all(header::COOKIE) {
         let Ok(s) = cookies.to_str() else { continue };
         for c in s.split(';') {
-            if let Some((k, v)) = c.trim().split_once('=') {
-                if k == SESSION_COOKIE {
+            if let Some((k, v)) = c.trim().split_once('=')
+                && k == SESSION_COOKIE {
                     return Some(v.to_owned());
                 }
-            }
         }
     }
     None

@@ -1042,16 +1042,14 @@ pub async fn update_conversation(
     now: Timestamp,
 ) -> Result<Written<Conversation>> {
     let before = must_conversation(c, ws, id).await?;
-    if let Some(Some(user)) = patch.assignee {
-        if !is_member(c, ws, user).await? {
+    if let Some(Some(user)) = patch.assignee
+        && !is_member(c, ws, user).await? {
             return Err(StoreError::Invalid("assignee_id is not a member of this workspace".into()));
         }
-    }
-    if let Some(Some(team)) = patch.team {
-        if get_team(c, ws, team).await?.is_none() {
+    if let Some(Some(team)) = patch.team
+        && get_team(c, ws, team).await?.is_none() {
             return Err(StoreError::Invalid("team_id is not a team of this workspace".into()));
         }
-    }
     let status = patch.status.unwrap_or(before.status);
     let mut snoozed_until = match patch.snoozed_until {
         Some(v) => v,
@@ -1240,12 +1238,11 @@ async fn insert_message(
 }
 
 pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, now: Timestamp) -> Result<Received> {
-    if let Some(key) = &m.dedup_key {
-        if let Some(existing) = message_by_dedup_key(c, ws, key).await? {
+    if let Some(key) = &m.dedup_key
+        && let Some(existing) = message_by_dedup_key(c, ws, key).await? {
             let conversation = must_conversation(c, ws, existing.conversation_id).await?;
             return Ok(Received { message: existing, conversation, created: false, events: Vec::new() });
         }
-    }
     if get_inbox(c, ws, m.inbox_id).await?.is_none() || get_contact(c, ws, m.contact_id).await?.is_none() {
         return Err(StoreError::NotFound);
     }
@@ -1334,14 +1331,13 @@ pub async fn send_message(
         (Some(echo), Some(sender)) => Some(format!("{}:{sender}:{echo}", m.sender.kind.as_str())),
         _ => None,
     };
-    if let Some(key) = &dedup_key {
-        if let Some(existing) = message_by_dedup_key(c, ws, key).await? {
+    if let Some(key) = &dedup_key
+        && let Some(existing) = message_by_dedup_key(c, ws, key).await? {
             if existing.conversation_id == id {
                 return Ok(Written { value: existing, events: Vec::new() });
             }
             return Err(StoreError::conflict("echo_id_reused", "this echo_id was used for another conversation"));
         }
-    }
     must_conversation(c, ws, id).await?;
     let message =
         insert_message(c, ws, id, m.kind, &m.content, &m.sender, m.status, m.echo_id.as_deref(), dedup_key.as_deref(), now)

@@ -20,11 +20,10 @@ pub async fn login(
     let email = req.email.trim().to_lowercase();
     let key = format!("{ip}|{email}");
     let now = st.now();
-    if let Ok(mut limiter) = st.limiters.login.lock() {
-        if let Err(retry_ms) = limiter.check(&key, now.0) {
+    if let Ok(mut limiter) = st.limiters.login.lock()
+        && let Err(retry_ms) = limiter.check(&key, now.0) {
             return Err(ApiError::RateLimited { retry_after_secs: (retry_ms as u64).div_ceil(1000) });
         }
-    }
     let creds = st.store.find_credentials(&email).await?;
     let (user, hash) = match creds {
         Some(c) => (Some(c.user), Some(c.password_hash)),

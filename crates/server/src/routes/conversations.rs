@@ -102,11 +102,10 @@ pub async fn update_conversation(
     let (_, id) = path;
     visible(&st, &ctx, id).await?;
     let now = st.now();
-    if let Some(Some(until)) = req.snoozed_until {
-        if until <= now {
+    if let Some(Some(until)) = req.snoozed_until
+        && until <= now {
             return Err(ApiError::Validation("snoozed_until: must be in the future".into()));
         }
-    }
     let patch = ConversationPatch {
         status: req.status.or(match req.snoozed_until {
             Some(Some(_)) => Some(ConversationStatus::Snoozed),

@@ -71,11 +71,10 @@ pub fn agent_frame(viewer: &Viewer, e: &Event) -> Option<String> {
         EventPayload::Typing(t) if t.actor.kind == SenderType::User && t.actor.id == Some(viewer.user_id.0) => return None,
         _ => {}
     }
-    if let Some(scope) = &e.scope {
-        if !viewer.can_see(scope) {
+    if let Some(scope) = &e.scope
+        && !viewer.can_see(scope) {
             return None;
         }
-    }
     let mut v = serde_json::to_value(&e.payload).ok()?;
     v.as_object_mut()?.insert("workspace_id".into(), serde_json::json!(e.workspace_id));
     Some(v.to_string())
@@ -109,22 +108,19 @@ async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mu
                         None
                     }
                 };
-                if let Some(reply) = reply {
-                    if ws.send(WsMessage::Text(reply.into())).await.is_err() { break }
-                }
+                if let Some(reply) = reply
+                    && ws.send(WsMessage::Text(reply.into())).await.is_err() { break }
             }
             event = events.recv() => {
                 match event {
                     Ok(e) => {
-                        if let EventPayload::MembershipChanged { user_id } = e.payload {
-                            if user_id == user.id {
+                        if let EventPayload::MembershipChanged { user_id } = e.payload
+                            && user_id == user.id {
                                 viewers = load_viewers(&st, user.id, &workspaces).await;
                             }
-                        }
                         let Some(viewer) = viewers.get(&e.workspace_id) else { continue };
-                        if let Some(out) = agent_frame(viewer, &e) {
-                            if ws.send(WsMessage::Text(out.into())).await.is_err() { break }
-                        }
+                        if let Some(out) = agent_frame(viewer, &e)
+                            && ws.send(WsMessage::Text(out.into())).await.is_err() { break }
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Missed events: the client refetches its lists.

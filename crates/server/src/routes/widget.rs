@@ -29,11 +29,10 @@ pub struct Visitor {
 }
 
 fn token_from(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.trim().strip_prefix("Bearer ") {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = v.trim().strip_prefix("Bearer ") {
             return Some(t.trim().to_owned());
         }
-    }
     parts.uri.query()?.split('&').find_map(|p| p.strip_prefix("token=")).map(str::to_owned)
 }
 
@@ -71,11 +70,10 @@ fn check_origin(inbox: &Inbox, headers: &HeaderMap) -> ApiResult<()> {
 }
 
 fn rate_limit(st: &AppState, ip: &str) -> ApiResult<()> {
-    if let Ok(mut limiter) = st.limiters.public.lock() {
-        if let Err(retry_ms) = limiter.check(&ip.to_owned(), st.now().0) {
+    if let Ok(mut limiter) = st.limiters.public.lock()
+        && let Err(retry_ms) = limiter.check(&ip.to_owned(), st.now().0) {
             return Err(ApiError::RateLimited { retry_after_secs: (retry_ms as u64).div_ceil(1000) });
         }
-    }
     Ok(())
 }
 
@@ -243,16 +241,14 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
                         Err(e) => Some(error_frame(&e)),
                     },
                 };
-                if let Some(reply) = reply {
-                    if ws.send(reply).await.is_err() { break }
-                }
+                if let Some(reply) = reply
+                    && ws.send(reply).await.is_err() { break }
             }
             event = events.recv() => {
                 match event {
                     Ok(e) => {
-                        if let Some(out) = visitor_frame(&v, &e) {
-                            if ws.send(out).await.is_err() { break }
-                        }
+                        if let Some(out) = visitor_frame(&v, &e)
+                            && ws.send(out).await.is_err() { break }
                     }
                     Err(RecvError::Lagged(_)) => {
                         if ws.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() { break }
