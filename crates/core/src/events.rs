@@ -62,6 +62,10 @@ pub enum EventPayload {
     /// are allowed to see. Never forwarded to clients.
     #[serde(rename = "membership.changed")]
     MembershipChanged { user_id: UserId },
+    /// A session or API token of this user was revoked: their open sockets
+    /// re-check their credentials. Never forwarded to clients.
+    #[serde(rename = "credentials.revoked")]
+    CredentialsRevoked { user_id: UserId },
 }
 
 impl EventPayload {
@@ -74,6 +78,7 @@ impl EventPayload {
             EventPayload::PresenceUpdated(_) => "presence.updated",
             EventPayload::Typing(_) => "typing",
             EventPayload::MembershipChanged { .. } => "membership.changed",
+            EventPayload::CredentialsRevoked { .. } => "credentials.revoked",
         }
     }
 }

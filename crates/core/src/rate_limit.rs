@@ -34,10 +34,36 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Records one event for `key` at `now_ms`. `Err(retry_after_ms)` when
     /// over the limit; a refused event is not counted.
     pub fn check(&mut self, key: &K, now_ms: i64) -> Result<(), i64> {
+        self.allowed(key, now_ms)?;
+        self.record(key, now_ms);
+        Ok(())
+    }
+
+    /// Whether one more event would be within the limit, without counting
+    /// it (for limits that count only failures, like logins).
+    pub fn allowed(&mut self, key: &K, now_ms: i64) -> Result<(), i64> {
         self.calls += 1;
         if self.calls.is_multiple_of(1024) {
             self.prune(now_ms);
         }
+        let w = self.limit.window_ms.max(1);
+        let entry = self.window(key, now_ms);
+        // Weight the previous window by how much of it still overlaps.
+        let elapsed = now_ms - entry.start_ms;
+        let weight = (w - elapsed) as f64 / w as f64;
+        let estimated = entry.previous as f64 * weight + entry.current as f64;
+        if estimated + 1.0 > self.limit.max_events as f64 {
+            return Err((w - elapsed).max(1));
+        }
+        Ok(())
+    }
+
+    pub fn record(&mut self, key: &K, now_ms: i64) {
+        self.window(key, now_ms).current += 1;
+    }
+
+    /// The key's window rolled forward to `now_ms`.
+    fn window(&mut self, key: &K, now_ms: i64) -> &mut Window {
         let w = self.limit.window_ms.max(1);
         let aligned = now_ms - now_ms.rem_euclid(w);
         let entry = self
@@ -48,15 +74,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             let previous = if aligned - entry.start_ms == w { entry.current } else { 0 };
             *entry = Window { start_ms: aligned, current: 0, previous };
         }
-        // Weight the previous window by how much of it still overlaps.
-        let elapsed = now_ms - aligned;
-        let weight = (w - elapsed) as f64 / w as f64;
-        let estimated = entry.previous as f64 * weight + entry.current as f64;
-        if estimated + 1.0 > self.limit.max_events as f64 {
-            return Err((w - elapsed).max(1));
-        }
-        entry.current += 1;
-        Ok(())
+        entry
     }
 
     pub fn prune(&mut self, now_ms: i64) {
@@ -94,6 +112,16 @@ mod tests {
         assert!(rl.check(&k, 0).is_ok());
         assert!(rl.check(&k, 500).is_err());
         assert!(rl.check(&k, 2500).is_ok());
+    }
+
+    #[test]
+    fn allowed_does_not_count_until_recorded() {
+        let mut rl = RateLimiter::new(RateLimit { max_events: 1, window_ms: 1000 });
+        let k = 7u32;
+        assert!(rl.allowed(&k, 0).is_ok());
+        assert!(rl.allowed(&k, 0).is_ok());
+        rl.record(&k, 0);
+        assert!(rl.allowed(&k, 1).is_err());
     }
 
     #[test]

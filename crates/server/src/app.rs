@@ -51,6 +51,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(widget::session))
         .routes(routes!(widget::update_contact))
         .routes(routes!(widget::messages, widget::send))
+        .routes(routes!(widget::read))
         .layer(widget_cors);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::healthz))

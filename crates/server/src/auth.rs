@@ -114,6 +114,21 @@ pub struct Authed {
     pub only_workspace: Option<WorkspaceId>,
     /// The presented session token (absent for API tokens): logout revokes it.
     pub session_token: Option<String>,
+    /// Hash of the presented token, to re-check it later (open sockets).
+    pub token_hash: String,
+}
+
+impl Authed {
+    /// Whether the credential this request came with is still valid.
+    pub async fn still_valid(&self, st: &AppState) -> bool {
+        let found = if self.only_workspace.is_some() {
+            st.store.api_token_owner(&self.token_hash).await.map(|o| o.map(|(_, u)| u))
+        } else {
+            st.store.session_user(&self.token_hash, st.now()).await
+        };
+        // A database hiccup is not a revocation.
+        found.map_or(true, |user| user == Some(self.user_id))
+    }
 }
 
 impl FromRequestParts<AppState> for Authed {
@@ -127,10 +142,10 @@ impl FromRequestParts<AppState> for Authed {
         let hash = token_hash(&token);
         let authed = if token.starts_with(API_TOKEN_PREFIX) {
             let (ws, user) = state.store.api_token_owner(&hash).await?.ok_or(ApiError::Unauthorized)?;
-            Authed { user_id: user, only_workspace: Some(ws), session_token: None }
+            Authed { user_id: user, only_workspace: Some(ws), session_token: None, token_hash: hash }
         } else {
             let user = state.store.session_user(&hash, state.now()).await?.ok_or(ApiError::Unauthorized)?;
-            Authed { user_id: user, only_workspace: None, session_token: Some(token) }
+            Authed { user_id: user, only_workspace: None, session_token: Some(token), token_hash: hash }
         };
         parts.extensions.insert(authed.clone());
         Ok(authed)

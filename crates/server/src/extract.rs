@@ -62,14 +62,26 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// An optional JSON body: empty means `None`.
-pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+/// A JSON body that may be left out: no body at all (no Content-Type and
+/// no length) is `None`; anything sent is checked exactly like `ApiJson`.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let h = req.headers();
+        let has_type = h.contains_key(axum::http::header::CONTENT_TYPE);
+        let length = h
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let chunked = h.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if !has_type && !chunked && length.unwrap_or(0) == 0 {
+            return Ok(OptionalJson(None));
+        }
+        ApiJson::<T>::from_request(req, state).await.map(|j| OptionalJson(Some(j.0)))
     }
-    serde_json::from_slice(body).map(Some).map_err(|e| {
-        if e.is_data() { ApiError::Validation(e.to_string()) } else { ApiError::InvalidJson(e.to_string()) }
-    })
 }
 
 /// The peer address, for rate limits ("unknown" when not served over TCP,

@@ -53,6 +53,19 @@ async fn chat_round_trip_survives_restart(database_url: Option<&str>) {
     })
     .await;
     assert_eq!(seen["data"]["content"], "It ships today, Vera!");
+    // Receipts: handed to the visitor's socket → delivered; the widget says
+    // it was seen → read. The agent hears both.
+    let reply_id = seen["data"]["id"].clone();
+    let delivered = expect_frame(&mut agent_ws, "delivered receipt", |v| {
+        v["type"] == "message.updated" && v["data"]["id"] == reply_id && v["data"]["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(delivered["data"]["kind"], "out");
+    send_json(&mut visitor_ws, json!({"type": "read", "up_to": reply_id})).await;
+    expect_frame(&mut agent_ws, "read receipt", |v| {
+        v["type"] == "message.updated" && v["data"]["id"] == reply_id && v["data"]["status"] == "read"
+    })
+    .await;
     // Notes never reach the customer.
     let (status, _) = alice
         .post(&format!("/api/v1/workspaces/{ws}/conversations/{conversation_id}/messages"), json!({"content": "VIP", "kind": "note"}))

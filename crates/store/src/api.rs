@@ -260,4 +260,7 @@ impl Backend {
     pub async fn delete_api_token(&self, ws: WorkspaceId, id: ApiTokenId) -> Result<()> {
         self.write(move |c| Box::pin(async move { ops::delete_api_token(c, ws, id).await })).await
     }
+    pub async fn advance_delivery(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Result<Written<Vec<Message>>> {
+        self.write(move |c| Box::pin(async move { ops::advance_delivery(c, ws, inbox, contact, up_to, status, now).await })).await
+    }
 }

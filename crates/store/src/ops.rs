@@ -1645,3 +1645,51 @@ pub async fn delete_api_token(c: &mut Conn, ws: WorkspaceId, id: ApiTokenId) -> 
     }
     Ok(())
 }
+
+/// Moves the customer-facing messages `ids` (or, with `up_to`, every agent
+/// message of the contact's thread in this inbox up to that id) forward to
+/// `status`. Statuses never move backwards (`DeliveryStatus::may_advance_to`),
+/// so late or repeated receipts change nothing. Returns the changed messages.
+pub async fn advance_delivery(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    contact: ContactId,
+    up_to: MessageId,
+    status: DeliveryStatus,
+    now: Timestamp,
+) -> Result<Written<Vec<Message>>> {
+    let from: Vec<&str> = DeliveryStatus::ALL.iter().filter(|s| s.may_advance_to(status)).map(|s| s.as_str()).collect();
+    if from.is_empty() {
+        return Ok(Written { value: Vec::new(), events: Vec::new() });
+    }
+    let mut qb = QueryBuilder::<Db>::new("UPDATE messages SET status = ");
+    qb.push_bind(status.as_str())
+        .push(" WHERE workspace_id = ")
+        .push_bind(ws.0)
+        .push(" AND kind = 'out' AND id <= ")
+        .push_bind(up_to.0)
+        .push(" AND conversation_id IN (SELECT id FROM conversations WHERE workspace_id = ")
+        .push_bind(ws.0)
+        .push(" AND inbox_id = ")
+        .push_bind(inbox.0)
+        .push(" AND contact_id = ")
+        .push_bind(contact.0)
+        .push(") AND status IN (");
+    let mut sep = qb.separated(", ");
+    for s in from {
+        sep.push_bind(s);
+    }
+    qb.push(") RETURNING id");
+    let ids: Vec<i64> = qb.build().fetch_all(&mut *c).await?.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
+    let mut messages = Vec::with_capacity(ids.len());
+    let mut events = Vec::with_capacity(ids.len());
+    for id in ids {
+        let m = get_message(c, ws, id).await?;
+        let conv = must_conversation(c, ws, m.conversation_id).await?;
+        events.push(Event::conversation(ws, &conv, EventPayload::MessageUpdated(m.clone())));
+        messages.push(m);
+    }
+    record(c, &events, now).await?;
+    Ok(Written { value: messages, events })
+}

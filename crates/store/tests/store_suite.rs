@@ -46,6 +46,7 @@ store_suite!(
     concurrent_writes_with_failures_commit_the_rest,
     reviews_business_hours_and_api_tokens,
     channel_filter_matches_the_inbox_channel,
+    delivery_receipts_only_move_forward,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -526,4 +527,33 @@ async fn channel_filter_matches_the_inbox_channel(store: Store) {
     let tg = ConversationFilter { channel: Some(Channel::Telegram), ..Default::default() };
     assert_eq!(store.list_conversations(&v, &web, Page::first(10)).await.unwrap().items.len(), 1);
     assert!(store.list_conversations(&v, &tg, Page::first(10)).await.unwrap().items.is_empty());
+}
+
+async fn delivery_receipts_only_move_forward(store: Store) {
+    let w = world(&store, "receipts").await;
+    let other = world(&store, "receipts2").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "hi", None, at(1)).await.conversation.id;
+    let sender = Sender { kind: SenderType::User, id: Some(w.agent.0), name: None };
+    let mut ids = Vec::new();
+    for (i, kind) in [MessageKind::Out, MessageKind::Note, MessageKind::Out].into_iter().enumerate() {
+        let m = OutboundMessage { kind, content: format!("m{i}"), sender: sender.clone(), echo_id: None, status: DeliveryStatus::Sent };
+        ids.push(store.send_message(w.ws, conv, m, at(2)).await.unwrap().value.id);
+    }
+    let delivered = store.advance_delivery(w.ws, w.inbox, c, ids[0], DeliveryStatus::Delivered, at(3)).await.unwrap();
+    assert_eq!(delivered.value.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0]]);
+    assert_eq!(delivered.events.len(), 1);
+    let read = store.advance_delivery(w.ws, w.inbox, c, ids[2], DeliveryStatus::Read, at(4)).await.unwrap();
+    assert_eq!(read.value.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[0], ids[2]], "notes are never read receipts");
+    // A late "delivered" after "read" changes nothing.
+    let late = store.advance_delivery(w.ws, w.inbox, c, ids[2], DeliveryStatus::Delivered, at(5)).await.unwrap();
+    assert!(late.value.is_empty() && late.events.is_empty());
+    // Another workspace cannot touch these.
+    let foreign = store.advance_delivery(other.ws, other.inbox, c, ids[2], DeliveryStatus::Failed, at(6)).await.unwrap();
+    assert!(foreign.value.is_empty());
+    let msgs = store.list_messages(w.ws, conv, Page::first(10)).await.unwrap().items;
+    let status_of = |id| msgs.iter().find(|m| m.id == id).unwrap().status;
+    assert_eq!(status_of(ids[0]), DeliveryStatus::Read);
+    assert_eq!(status_of(ids[1]), DeliveryStatus::Sent);
+    assert_eq!(status_of(ids[2]), DeliveryStatus::Read);
 }

@@ -20,8 +20,10 @@ pub async fn login(
     let email = req.email.trim().to_lowercase();
     let key = format!("{ip}|{email}");
     let now = st.now();
+    // Only failures count, so a user who logs in often is never locked
+    // out, but guessing is capped per address and account.
     if let Ok(mut limiter) = st.limiters.login.lock()
-        && let Err(retry_ms) = limiter.check(&key, now.0) {
+        && let Err(retry_ms) = limiter.allowed(&key, now.0) {
             return Err(ApiError::RateLimited { retry_after_secs: (retry_ms as u64).div_ceil(1000) });
         }
     let creds = st.store.find_credentials(&email).await?;
@@ -32,6 +34,9 @@ pub async fn login(
     let ok = auth::verify_password(&req.password, hash).await;
     let Some(user) = user.filter(|_| ok) else {
         st.metrics.login_failures.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut limiter) = st.limiters.login.lock() {
+            limiter.record(&key, now.0);
+        }
         return Err(ApiError::InvalidCredentials("invalid_credentials"));
     };
     let token = auth::new_token(SESSION_PREFIX);
@@ -50,6 +55,18 @@ pub async fn login(
 pub async fn logout(State(st): State<AppState>, authed: Authed) -> ApiResult<Response> {
     if let Some(token) = &authed.session_token {
         st.store.delete_session(&auth::token_hash(token)).await?;
+        // Sockets opened with this session close (on every node).
+        let workspaces = st.store.user_workspaces(authed.user_id).await?;
+        st.publish(
+            workspaces
+                .iter()
+                .map(|w| switchboard_core::events::Event {
+                    workspace_id: w.id,
+                    scope: None,
+                    payload: switchboard_core::events::EventPayload::CredentialsRevoked { user_id: authed.user_id },
+                })
+                .collect(),
+        );
     }
     let mut headers = HeaderMap::new();
     headers.insert(

@@ -190,7 +190,8 @@ pub async fn list_messages(
 /// reply to an unassigned conversation assigns it to the replier.
 #[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messages", tag = "messages",
     request_body = NewMessageRequest,
-    responses((status = 201, body = Message), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = Message), (status = 200, description = "a resend (same echo_id) of a stored message", body = Message),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_message(
     State(st): State<AppState>,
     ctx: Ctx,
@@ -216,9 +217,13 @@ pub async fn create_message(
         status: DeliveryStatus::Sent,
     };
     let written = st.store.send_message(ctx.ws(), ConversationId(id), outbound, st.now()).await?;
-    st.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+    // No events means the echo id matched an earlier message: a resend.
+    let status = if written.events.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
+    if status == StatusCode::CREATED {
+        st.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+    }
     st.publish(written.events);
-    Ok((StatusCode::CREATED, Json(written.value)))
+    Ok((status, Json(written.value)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -40,7 +40,7 @@ pub async fn socket(
         }
     }
     let user = st.store.get_user(authed.user_id).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |ws| agent_socket(st, user, workspaces, ws)).into_response())
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |ws| agent_socket(st, user, authed, workspaces, ws)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -66,7 +66,7 @@ pub fn agent_frame(viewer: &Viewer, e: &Event) -> Option<String> {
         return None;
     }
     match &e.payload {
-        EventPayload::MembershipChanged { .. } => return None,
+        EventPayload::MembershipChanged { .. } | EventPayload::CredentialsRevoked { .. } => return None,
         // Your own typing is not news to you.
         EventPayload::Typing(t) if t.actor.kind == SenderType::User && t.actor.id == Some(viewer.user_id.0) => return None,
         _ => {}
@@ -80,7 +80,7 @@ pub fn agent_frame(viewer: &Viewer, e: &Event) -> Option<String> {
     Some(v.to_string())
 }
 
-async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mut ws: WebSocket) {
+async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<WorkspaceId>, mut ws: WebSocket) {
     let mut events = st.bus.subscribe();
     let mut viewers = load_viewers(&st, user.id, &workspaces).await;
     st.metrics.ws_agent_connections.fetch_add(1, Ordering::Relaxed);
@@ -114,6 +114,12 @@ async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mu
             event = events.recv() => {
                 match event {
                     Ok(e) => {
+                        if let EventPayload::CredentialsRevoked { user_id } = e.payload {
+                            if user_id == user.id && !authed.still_valid(&st).await {
+                                let _ = ws.send(WsMessage::Close(None)).await;
+                                break;
+                            }
+                        }
                         if let EventPayload::MembershipChanged { user_id } = e.payload
                             && user_id == user.id {
                                 viewers = load_viewers(&st, user.id, &workspaces).await;
@@ -134,6 +140,12 @@ async fn agent_socket(st: AppState, user: User, workspaces: Vec<WorkspaceId>, mu
                 break;
             }
             _ = heartbeat.tick() => {
+                // Expired or revoked elsewhere (another process, a password
+                // change): the socket ends with its credential.
+                if !authed.still_valid(&st).await {
+                    let _ = ws.send(WsMessage::Close(None)).await;
+                    break;
+                }
                 if ws.send(WsMessage::Ping(Vec::new().into())).await.is_err() { break }
             }
         }

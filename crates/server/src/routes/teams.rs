@@ -1,7 +1,7 @@
 use crate::auth::Ctx;
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -51,11 +51,11 @@ pub async fn put_member(
     State(st): State<AppState>,
     ctx: Ctx,
     ApiPath(path): ApiPath<(i64, i64, i64)>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<TeamMemberRequest>,
 ) -> ApiResult<Json<Team>> {
     let (_, team, user) = path;
     ctx.require(Role::Admin)?;
-    let req: TeamMemberRequest = crate::extract::optional_json(&body)?.unwrap_or_default();
+    let req = body.unwrap_or_default();
     let capacity = req.capacity.unwrap_or(5);
     if !(1..=100).contains(&capacity) {
         return Err(ApiError::Validation("capacity: must be between 1 and 100".into()));

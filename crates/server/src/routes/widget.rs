@@ -201,6 +201,8 @@ pub async fn socket(State(st): State<AppState>, visitor: Visitor, upgrade: WebSo
 #[serde(tag = "type", rename_all = "snake_case")]
 enum VisitorFrame {
     Message { content: String, echo_id: String },
+    /// The visitor has seen every agent message up to this id.
+    Read { up_to: i64 },
     Typing { on: bool },
     Ping,
 }
@@ -230,6 +232,9 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
                 let reply = match serde_json::from_str::<VisitorFrame>(&text) {
                     Err(e) => Some(error_frame(&ApiError::InvalidJson(e.to_string()))),
                     Ok(VisitorFrame::Ping) => Some(WsMessage::Text(r#"{"type":"pong"}"#.into())),
+                    Ok(VisitorFrame::Read { up_to }) => {
+                        advance(&st, &v, MessageId(up_to), DeliveryStatus::Read).await.err().map(|e| error_frame(&e))
+                    }
                     Ok(VisitorFrame::Typing { on }) => {
                         publish_visitor_typing(&st, &v, on).await;
                         None
@@ -247,8 +252,21 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
             event = events.recv() => {
                 match event {
                     Ok(e) => {
-                        if let Some(out) = visitor_frame(&v, &e)
-                            && ws.send(out).await.is_err() { break }
+                        if let Some(out) = visitor_frame(&v, &e) {
+                            if ws.send(out).await.is_err() { break }
+                            // Handed to the visitor's browser: delivered.
+                            if let EventPayload::MessageCreated(m) = &e.payload
+                                && m.kind == MessageKind::Out
+                                && m.status == DeliveryStatus::Sent
+                            {
+                                let (st, v, id) = (st.clone(), v, m.id);
+                                tokio::spawn(async move {
+                                    if let Err(e) = advance(&st, &v, id, DeliveryStatus::Delivered).await {
+                                        tracing::warn!(error = %e, "cannot mark a web chat message delivered");
+                                    }
+                                });
+                            }
+                        }
                     }
                     Err(RecvError::Lagged(_)) => {
                         if ws.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() { break }
@@ -294,4 +312,28 @@ fn visitor_frame(v: &VisitorClaims, e: &Event) -> Option<WsMessage> {
         EventPayload::Typing(t) => Some(frame("typing", serde_json::json!({ "on": t.on, "name": t.actor.name }))),
         _ => None,
     }
+}
+
+/// Moves the visitor's agent messages up to `up_to` forward to `status` and
+/// tells the agents.
+async fn advance(st: &AppState, v: &VisitorClaims, up_to: MessageId, status: DeliveryStatus) -> ApiResult<()> {
+    let written = st.store.advance_delivery(v.workspace_id, v.inbox_id, v.contact_id, up_to, status, st.now()).await?;
+    st.publish(written.events);
+    Ok(())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadReceipt {
+    /// The newest agent message the visitor has seen.
+    pub up_to: i64,
+}
+
+/// Read receipt over HTTP (the socket's `{"type":"read","up_to"}` frame does
+/// the same).
+#[utoipa::path(post, path = "/api/v1/widget/read", tag = "widget", request_body = ReadReceipt,
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn read(State(st): State<AppState>, visitor: Visitor, ApiJson(req): ApiJson<ReadReceipt>) -> ApiResult<StatusCode> {
+    advance(&st, &visitor.claims, MessageId(req.up_to), DeliveryStatus::Read).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -61,6 +61,14 @@ pub async fn update_user(
         return Err(ApiError::Conflict { code: "last_admin", message: "you cannot lower your own role".into() });
     }
     let name = req.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    // A name belongs to the account, which may be in other workspaces too:
+    // one workspace's admin must not rename someone in another.
+    if name.is_some() && user != ctx.user() && st.store.user_workspaces(user).await?.len() > 1 {
+        return Err(ApiError::Conflict {
+            code: "shared_account",
+            message: "this account belongs to other workspaces too; only its owner can change its name".into(),
+        });
+    }
     let member = st.store.update_member(ctx.ws(), user, MemberPatch { role: req.role, name }).await?;
     st.publish(vec![events::Event {
         workspace_id: ctx.ws(),
@@ -125,7 +133,11 @@ pub async fn list_api_tokens(State(st): State<AppState>, ctx: Ctx) -> ApiResult<
 pub async fn delete_api_token(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<StatusCode> {
     let (_, id) = path;
     ctx.require(Role::Admin)?;
+    let owner = st.store.list_api_tokens(ctx.ws()).await?.into_iter().find(|t| t.id == ApiTokenId(id)).map(|t| t.user_id);
     st.store.delete_api_token(ctx.ws(), ApiTokenId(id)).await?;
+    if let Some(user_id) = owner {
+        st.publish(vec![events::Event { workspace_id: ctx.ws(), scope: None, payload: events::EventPayload::CredentialsRevoked { user_id } }]);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
