@@ -18,7 +18,7 @@ const DEFAULT_BIN = '/root/.cache/switchboard/target/debug/switchboard';
 export const BIN = process.env.SWITCHBOARD_BIN || (existsSync(DEFAULT_BIN) ? DEFAULT_BIN : '');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // A binary that was asked for but is missing is an error, not a skip.
-if (process.env.SWITCHBOARD_BIN && !existsSync(BIN.split(' ')[0])) throw new Error(`SWITCHBOARD_BIN=${BIN} does not exist`);
+if (process.env.SWITCHBOARD_BIN && !existsSync(BIN)) throw new Error(`SWITCHBOARD_BIN=${BIN} does not exist`);
 /** Reason to skip the suite, or '' when the binary and the browser are there. */
 export const skipReason = !BIN ? `no server binary (set SWITCHBOARD_BIN; looked for ${DEFAULT_BIN})`
   : !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM}` : '';
@@ -26,9 +26,7 @@ export const skipReason = !BIN ? `no server binary (set SWITCHBOARD_BIN; looked 
 /** Starts `$SWITCHBOARD_BIN demo --listen 127.0.0.1:0 --data-dir <tmp>`; resolves with its base URL. */
 export async function startServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
-  const [cmd, ...pre] = BIN.split(' ');
-  const node = /\.m?js$/.test(cmd);
-  const child = spawn(node ? process.execPath : cmd, [...(node ? [cmd] : []), ...pre, 'demo', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+  const child = spawn(BIN, ['demo', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });
   let log = '';
