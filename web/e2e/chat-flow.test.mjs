@@ -1,6 +1,8 @@
 // (1) A customer writes on /demo/widget; agent Alice sees it live, claims it
 // by opening it and replies with a template; the customer sees the reply and
-// Bob's unassigned list no longer shows the conversation.
+// Bob's unassigned list no longer shows the conversation. The replies turn
+// "delivered" when the widget's socket gets them and "read" when the open
+// widget shows them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServerAndBrowser, skipReason, uiLogin, customerWrites, ensureTemplate, item, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
@@ -89,6 +91,30 @@ test('widget message → live in agent inbox → claim → template reply → cu
   // The customer sees the agent's reply live in the widget.
   await customer.locator('[data-testid=sb-message][data-kind=out]', { hasText: `Hi ${customerName}, thanks for writing` }).waitFor({ timeout: 10_000 });
   await shot(customer, '05-widget-reply');
+
+  // Receipts: the widget is open and visible, so the reply turns "read" in
+  // Alice's thread live (message.updated), and the server agrees.
+  const reply = alice.locator('[data-testid=thread] [data-testid=message][data-kind=out]', { hasText: `Hi ${customerName}` });
+  await reply.and(alice.locator('[data-status=read]')).waitFor({ timeout: 10_000 });
+  assert.equal(await reply.locator('[data-testid=delivery]').getAttribute('data-status'), 'read');
+  const stored = await apiCall(base, 'GET', `workspaces/${a.ws}/conversations/${conv.id}/messages`, a.token);
+  assert.equal(stored.data.find((m) => m.content.startsWith(`Hi ${customerName}`))?.status, 'read', 'stored as read');
+  await shot(alice, '05b-agent-reply-read');
+
+  // With the panel closed a new reply is only delivered (the socket got it,
+  // nobody saw it); opening the panel makes it read.
+  await customer.click('[data-testid=sb-launcher]');
+  await customer.locator('[data-testid=sb-panel]').waitFor({ state: 'hidden', timeout: 5_000 });
+  await alice.fill('[data-testid=composer-input]', 'Are you still there?');
+  await alice.click('[data-testid=composer-send]');
+  const second = alice.locator('[data-testid=thread] [data-testid=message][data-kind=out]', { hasText: 'Are you still there?' });
+  await second.and(alice.locator('[data-status=delivered]')).waitFor({ timeout: 10_000 });
+  await alice.waitForTimeout(1000);
+  assert.equal(await second.getAttribute('data-status'), 'delivered', 'not read while the panel is closed');
+  await shot(alice, '05c-agent-reply-delivered');
+  await customer.click('[data-testid=sb-launcher]');
+  await customer.locator('[data-testid=sb-message][data-kind=out]', { hasText: 'Are you still there?' }).waitFor({ timeout: 10_000 });
+  await second.and(alice.locator('[data-status=read]')).waitFor({ timeout: 10_000 });
 
   // An internal note never reaches the customer.
   await alice.click('[data-testid=mode-note]');

@@ -8,6 +8,10 @@
 // stays in the "unacknowledged" set (persisted in localStorage) until the
 // server echoes a message with that echo_id; after every reconnect the set is
 // resent, and the server deduplicates by echo_id.
+//
+// Read receipts: while the panel is open and the page is visible, the widget
+// reports the newest agent message it shows ({"type":"read","up_to":id} on the
+// socket, POST /api/v1/widget/read when the socket is down).
 import { css } from './styles';
 import { linkParts } from '../src/lib/links';
 
@@ -127,6 +131,9 @@ class Widget {
   private unread = 0;
   private opened = false;
   private prechatDone = false;
+  /** The newest agent message id already reported as read (0: none since this socket opened). */
+  private readSent = 0;
+  private readInFlight = false;
 
   private shadow: ShadowRoot;
   private launcher!: HTMLButtonElement;
@@ -261,6 +268,7 @@ class Widget {
       this.renderBadge();
       this.renderMode();
       this.scrollDown();
+      this.reportRead();
       if (focus) setTimeout(() => (this.formEl.hidden ? this.input : (this.formEl.querySelector('input') as HTMLInputElement)).focus(), 30);
     }
   }
@@ -381,10 +389,13 @@ class Widget {
       const wasReconnect = this.attempts > 0;
       this.wsOpen = true;
       this.attempts = 0;
+      // A receipt sent into a dying socket may be lost: report again on this one.
+      this.readSent = 0;
       this.setConnected(true);
       this.statusEl.hidden = true;
       if (wasReconnect) void this.loadHistory();
       this.flush();
+      this.reportRead();
     };
     ws.onmessage = (ev) => {
       let frame: { type: string; data?: any };
@@ -541,6 +552,25 @@ class Widget {
     }
     if (this.typingEl) body.appendChild(this.typingEl);
     this.scrollDown();
+    this.reportRead();
+  }
+
+  /** Tells the server the visitor has seen the agent messages up to the newest one shown. */
+  private reportRead() {
+    if (!this.session || !this.opened || this.bodyEl.hidden || document.visibilityState !== 'visible') return;
+    let upTo = 0;
+    for (const m of this.messages) if (m.kind === 'out' && m.id != null && m.id > upTo) upTo = m.id;
+    if (upTo <= this.readSent) return;
+    if (this.ws && this.wsOpen) {
+      this.readSent = upTo;
+      this.ws.send(JSON.stringify({ type: 'read', up_to: upTo }));
+    } else if (!this.readInFlight) {
+      this.readInFlight = true;
+      this.http('POST', '/api/v1/widget/read', { up_to: upTo })
+        .then(() => { this.readInFlight = false; this.readSent = Math.max(this.readSent, upTo); this.reportRead(); })
+        // Reported again on the next open, message, visibility change or reconnect.
+        .catch(() => { this.readInFlight = false; });
+    }
   }
 
   private scrollDown() {
@@ -552,7 +582,11 @@ class Widget {
 
   listen() {
     window.addEventListener('online', this.wake);
-    document.addEventListener('visibilitychange', () => { if (!document.hidden) this.wake(); });
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'visible') return;
+      this.wake();
+      this.reportRead();
+    });
   }
 }
 
