@@ -11,6 +11,7 @@ pub mod business_hours;
 pub mod events;
 pub mod ids;
 pub mod inbox_config;
+pub mod live;
 pub mod model;
 pub mod rate_limit;
 pub mod template;

@@ -66,6 +66,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(workspace::list_api_tokens, workspace::create_api_token))
         .routes(routes!(workspace::delete_api_token))
         .routes(routes!(workspace::get_business_hours, workspace::put_business_hours))
+        .routes(routes!(workspace::live_stats))
         .routes(routes!(teams::list_teams, teams::create_team))
         .routes(routes!(teams::update_team, teams::delete_team))
         .routes(routes!(teams::put_member, teams::delete_member))

@@ -67,3 +67,38 @@ async fn business_hours_reviews_and_api_tokens() {
     assert_eq!((status, error_code(&body).as_str()), (401, "unauthorized"));
     server.kill().await;
 }
+
+#[tokio::test]
+async fn live_stats_follow_waiting_and_claimed_conversations() {
+    let dir = TempDir::new("sb-live").unwrap();
+    let server = Server::demo(&dir).await;
+    let sup = server.login("supervisor@demo.test").await;
+    let alice = server.login("alice@demo.test").await;
+    let (ws, website_token) = demo_workspace(&sup).await;
+    let stats = format!("/api/v1/workspaces/{ws}/stats/live");
+    let (status, body) = alice.get(&stats).await;
+    assert_eq!((status, error_code(&body).as_str()), (403, "forbidden"));
+    let (status, before) = sup.get(&stats).await;
+    assert_eq!(status, 200, "{before}");
+
+    let visitor = server.api().with_token(&visitor(&server, &website_token).await);
+    let (status, msg) = visitor.post("/api/v1/widget/messages", json!({"content": "Anyone there?", "echo_id": "live-1"})).await;
+    assert_eq!(status, 201);
+    let (_, waiting) = sup.get(&stats).await;
+    assert_eq!(waiting["waiting"], before["waiting"].as_i64().unwrap() + 1);
+    assert!(waiting["longest_waiting_since"].is_string());
+
+    let conv = msg["conversation_id"].as_i64().unwrap();
+    assert_eq!(alice.post(&format!("/api/v1/workspaces/{ws}/conversations/{conv}/claim"), json!({})).await.0, 200);
+    let (_, claimed) = sup.get(&stats).await;
+    assert_eq!(claimed["waiting"], before["waiting"]);
+    assert_eq!(claimed["active"], before["active"].as_i64().unwrap() + 1);
+    let alice_id = alice.get("/api/v1/me").await.1["user"]["id"].clone();
+    let load = |stats: &serde_json::Value| {
+        stats["agents"].as_array().unwrap().iter().find(|a| a["user_id"] == alice_id).unwrap()["active_conversations"].as_i64().unwrap()
+    };
+    assert_eq!(load(&claimed), load(&before) + 1);
+    let webchat = claimed["by_channel"].as_array().unwrap().iter().find(|c| c["channel"] == "webchat").unwrap().clone();
+    assert!(webchat["active"].as_i64().unwrap() >= 1);
+    server.kill().await;
+}

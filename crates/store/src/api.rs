@@ -263,4 +263,8 @@ impl Backend {
     pub async fn advance_delivery(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Result<Written<Vec<Message>>> {
         self.write(move |c| Box::pin(async move { ops::advance_delivery(c, ws, inbox, contact, up_to, status, now).await })).await
     }
+    pub async fn live_stats(&self, ws: WorkspaceId) -> Result<switchboard_core::live::LiveStats> {
+        let (conversations, agents, teams) = ops::live_rows(&mut *self.read().await?, ws).await?;
+        Ok(switchboard_core::live::live_stats(&conversations, &agents, &teams))
+    }
 }

@@ -163,6 +163,7 @@ forward! {
     fn update_template(ws: WorkspaceId, id: TemplateId, name: Option<&str>, content: Option<&str>) -> Template;
     fn delete_template(ws: WorkspaceId, id: TemplateId) -> ();
     fn count_events(ws: WorkspaceId) -> i64;
+    fn live_stats(ws: WorkspaceId) -> switchboard_core::live::LiveStats;
     fn advance_delivery(ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Written<Vec<Message>>;
     fn list_reviews(ws: WorkspaceId, conversation: ConversationId) -> Vec<Review>;
     fn create_review(ws: WorkspaceId, conversation: ConversationId, reviewer: UserId, score: i64, comment: &str, now: Timestamp) -> Review;

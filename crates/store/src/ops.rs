@@ -1693,3 +1693,50 @@ pub async fn advance_delivery(
     record(c, &events, now).await?;
     Ok(Written { value: messages, events })
 }
+
+/// The rows `core::live::live_stats` needs: every conversation that is not
+/// resolved, the members with their presence and teams, and the team ids.
+pub async fn live_rows(
+    c: &mut Conn,
+    ws: WorkspaceId,
+) -> Result<(Vec<switchboard_core::live::OpenConversationRow>, Vec<switchboard_core::live::AgentRow>, Vec<TeamId>)> {
+    use switchboard_core::live::{AgentRow, OpenConversationRow};
+    let rows = sqlx::query(
+        "SELECT c.team_id, i.channel, c.status, c.assignee_id, c.waiting_since, c.created_at
+           FROM conversations c JOIN inboxes i ON i.id = c.inbox_id
+          WHERE c.workspace_id = $1 AND c.status <> 'resolved'",
+    )
+    .bind(ws.0)
+    .fetch_all(&mut *c)
+    .await?;
+    let conversations = rows
+        .iter()
+        .map(|r| {
+            Ok(OpenConversationRow {
+                team_id: r.try_get::<Option<i64>, _>("team_id")?.map(TeamId),
+                channel: parse("channel", r.try_get("channel")?, Channel::parse)?,
+                status: parse("status", r.try_get("status")?, ConversationStatus::parse)?,
+                assignee_id: r.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+                waiting_since: opt_ts(r, "waiting_since")?,
+                created_at: ts(r.try_get("created_at")?),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let members = list_members(c, ws).await?;
+    let memberships = sqlx::query("SELECT user_id, team_id FROM team_members WHERE workspace_id = $1")
+        .bind(ws.0)
+        .fetch_all(&mut *c)
+        .await?;
+    let mut agents = Vec::with_capacity(members.len());
+    for m in members {
+        let mut team_ids = Vec::new();
+        for r in &memberships {
+            if r.try_get::<i64, _>(0)? == m.id.0 {
+                team_ids.push(TeamId(r.try_get(1)?));
+            }
+        }
+        agents.push(AgentRow { user_id: m.id, role: m.role, presence: m.presence, since: m.presence_since, team_ids });
+    }
+    let teams = list_teams(c, ws).await?.into_iter().map(|t| t.id).collect();
+    Ok((conversations, agents, teams))
+}

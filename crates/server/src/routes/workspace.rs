@@ -166,3 +166,12 @@ pub async fn put_business_hours(
     st.store.set_business_hours(ctx.ws(), &text, st.now()).await?;
     Ok(Json(hours))
 }
+
+/// The live dashboard's numbers: waiting and active conversations per team
+/// and channel, and each member's presence and load.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/stats/live", tag = "supervision",
+    responses((status = 200, body = live::LiveStats), (status = 403, body = ErrorBody)))]
+pub async fn live_stats(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<live::LiveStats>> {
+    ctx.require(Role::Supervisor)?;
+    Ok(Json(st.store.live_stats(ctx.ws()).await?))
+}
