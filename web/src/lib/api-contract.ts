@@ -33,4 +33,5 @@ export type ApiContract = [
   Accepts<T.Review, S['Review']>,
   Accepts<T.BusinessHours, S['BusinessHours']>,
   Accepts<T.ApiTokenInfo, S['ApiTokenInfo']>,
+  Accepts<T.LiveStats, S['LiveStats']>,
 ];

@@ -85,6 +85,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/widget/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read receipt over HTTP (the socket's `{"type":"read","up_to"}` frame does
+         *     the same).
+         */
+        post: operations["read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/widget/session": {
         parameters: {
             query?: never;
@@ -388,6 +408,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/stats/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The live dashboard's numbers: waiting and active conversations per team
+         *     and channel, and each member's presence and load.
+         */
+        get: operations["live_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/tags": {
         parameters: {
             query?: never;
@@ -573,6 +613,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AgentLoad: {
+            /** Format: int64 */
+            active_conversations: number;
+            presence: components["schemas"]["Presence"];
+            role: components["schemas"]["Role"];
+            since: components["schemas"]["Timestamp"];
+            user_id: components["schemas"]["UserId"];
+        };
         ApiTokenCreated: {
             id: components["schemas"]["ApiTokenId"];
             name: string;
@@ -600,6 +648,13 @@ export interface components {
         };
         /** @enum {string} */
         Channel: "webchat" | "whatsapp" | "telegram" | "messenger" | "instagram" | "viber" | "email" | "voice";
+        ChannelLoad: {
+            /** Format: int64 */
+            active: number;
+            channel: components["schemas"]["Channel"];
+            /** Format: int64 */
+            waiting: number;
+        };
         Contact: {
             created_at: components["schemas"]["Timestamp"];
             custom_fields: Record<string, never>;
@@ -785,6 +840,16 @@ export interface components {
                 name: string;
             }[];
         };
+        LiveStats: {
+            /** Format: int64 */
+            active: number;
+            agents: components["schemas"]["AgentLoad"][];
+            by_channel: components["schemas"]["ChannelLoad"][];
+            by_team: components["schemas"]["TeamLoad"][];
+            longest_waiting_since?: null | components["schemas"]["Timestamp"];
+            /** Format: int64 */
+            waiting: number;
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -896,6 +961,13 @@ export interface components {
         };
         /** @enum {string} */
         Priority: "none" | "low" | "medium" | "high" | "urgent";
+        ReadReceipt: {
+            /**
+             * Format: int64
+             * @description The newest agent message the visitor has seen.
+             */
+            up_to: number;
+        };
         /** @description A supervisor's spot-check mark on a conversation. */
         Review: {
             comment: string;
@@ -949,6 +1021,15 @@ export interface components {
         };
         /** Format: int64 */
         TeamId: number;
+        TeamLoad: {
+            /** Format: int64 */
+            active: number;
+            /** Format: int64 */
+            agents_online: number;
+            team_id?: null | components["schemas"]["TeamId"];
+            /** Format: int64 */
+            waiting: number;
+        };
         TeamMember: {
             /**
              * Format: int64
@@ -1246,6 +1327,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadReceipt"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             401: {
                 headers: {
@@ -1811,6 +1921,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description a resend (same echo_id) of a stored message */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -2145,6 +2264,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PresenceView"];
+                };
+            };
+        };
+    };
+    live_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveStats"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -71,3 +71,13 @@ export interface ApiTokenInfo { id: Id; name: string; user_id: Id; created_at: s
 export interface Review { id: Id; conversation_id: Id; reviewer_id: Id; score: number; comment: string; created_at: string }
 export interface DayHours { day: number; open: string; close: string; enabled: boolean }
 export interface BusinessHours { timezone: string; days: DayHours[]; away_message: string; holidays: string[] }
+
+// GET /api/v1/workspaces/{ws}/stats/live (S): the live dashboard's numbers.
+// waiting = open and unassigned; active = open or pending and assigned.
+export interface TeamLoad { team_id: Id | null; waiting: number; active: number; agents_online: number }
+export interface ChannelLoad { channel: Channel; waiting: number; active: number }
+export interface AgentLoad { user_id: Id; role: Role; presence: Presence; since: string; active_conversations: number }
+export interface LiveStats {
+  waiting: number; active: number; longest_waiting_since: string | null;
+  by_team: TeamLoad[]; by_channel: ChannelLoad[]; agents: AgentLoad[];
+}

@@ -46,6 +46,7 @@ export const en = {
   'contact.history': 'Conversations', 'contact.noHistory': 'No other conversations', 'contact.saved': 'Contact saved',
   'spot.title': 'Spot check', 'spot.score': 'Score', 'spot.comment': 'Comment for the agent (optional)', 'spot.submit': 'Save mark',
   'spot.saved': 'Mark saved', 'spot.unavailable': 'The server does not support spot-check marks yet.',
+  'sv.unavailable': 'This server does not provide live numbers (stats/live) yet.', 'sv.loadFailed': 'Could not load the live numbers — retrying.',
   'sv.title': 'Live dashboard', 'sv.subtitle': 'Queues and agents right now', 'sv.live': 'Live', 'sv.waiting': 'Waiting', 'sv.active': 'Active',
   'sv.waitingHint': 'Unassigned, open', 'sv.activeHint': 'Assigned to an agent', 'sv.agentsOnline': 'Agents online', 'sv.agentsHint': 'Available for new chats',
   'sv.longest': 'Longest wait', 'sv.nobodyWaiting': 'Nobody is waiting', 'sv.byTeam': 'By team', 'sv.byChannel': 'By channel', 'sv.team': 'Team',

@@ -47,6 +47,7 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'contact.history': 'Обращения', 'contact.noHistory': 'Других обращений нет', 'contact.saved': 'Контакт сохранён',
   'spot.title': 'Выборочная проверка', 'spot.score': 'Оценка', 'spot.comment': 'Комментарий для оператора (необязательно)', 'spot.submit': 'Сохранить оценку',
   'spot.saved': 'Оценка сохранена', 'spot.unavailable': 'Сервер пока не поддерживает оценки проверок.',
+  'sv.unavailable': 'Этот сервер пока не отдаёт живую статистику (stats/live).', 'sv.loadFailed': 'Не удалось загрузить цифры — пробуем снова.',
   'sv.title': 'Мониторинг', 'sv.subtitle': 'Очереди и операторы прямо сейчас', 'sv.live': 'В реальном времени', 'sv.waiting': 'Ждут', 'sv.active': 'В работе',
   'sv.waitingHint': 'Открытые без оператора', 'sv.activeHint': 'Назначены оператору', 'sv.agentsOnline': 'Операторов в сети', 'sv.agentsHint': 'Готовы принять чат',
   'sv.longest': 'Дольше всех ждёт', 'sv.nobodyWaiting': 'Никто не ждёт', 'sv.byTeam': 'По командам', 'sv.byChannel': 'По каналам', 'sv.team': 'Команда',

@@ -47,6 +47,7 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'contact.history': 'Звернення', 'contact.noHistory': 'Інших звернень немає', 'contact.saved': 'Контакт збережено',
   'spot.title': 'Вибіркова перевірка', 'spot.score': 'Оцінка', 'spot.comment': 'Коментар для оператора (необов’язково)', 'spot.submit': 'Зберегти оцінку',
   'spot.saved': 'Оцінку збережено', 'spot.unavailable': 'Сервер поки не підтримує оцінки перевірок.',
+  'sv.unavailable': 'Цей сервер поки не надає живої статистики (stats/live).', 'sv.loadFailed': 'Не вдалося завантажити цифри — пробуємо знову.',
   'sv.title': 'Моніторинг', 'sv.subtitle': 'Черги й оператори просто зараз', 'sv.live': 'У реальному часі', 'sv.waiting': 'Чекають', 'sv.active': 'У роботі',
   'sv.waitingHint': 'Відкриті без оператора', 'sv.activeHint': 'Призначені оператору', 'sv.agentsOnline': 'Операторів у мережі', 'sv.agentsHint': 'Готові прийняти чат',
   'sv.longest': 'Найдовше чекає', 'sv.nobodyWaiting': 'Ніхто не чекає', 'sv.byTeam': 'За командами', 'sv.byChannel': 'За каналами', 'sv.team': 'Команда',
