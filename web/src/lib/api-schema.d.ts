@@ -52,6 +52,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/widget/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A visitor's upload, to send with their next message. */
+        post: operations["widget_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/widget/contact": {
         parameters: {
             query?: never;
@@ -266,6 +283,26 @@ export interface paths {
         options?: never;
         head?: never;
         patch: operations["update_conversation"];
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file (raw body, its type as Content-Type) to send with the next
+         *     message of this conversation: pass the returned id in `attachment_ids`.
+         */
+        post: operations["upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/claim": {
@@ -638,6 +675,18 @@ export interface components {
         ApiTokenRequest: {
             name: string;
         };
+        /** @description A file sent with a message. */
+        Attachment: {
+            content_type: string;
+            filename: string;
+            id: components["schemas"]["AttachmentId"];
+            /** Format: int64 */
+            size: number;
+            /** @description Download path (unguessable; no session needed). */
+            url: string;
+        };
+        /** Format: int64 */
+        AttachmentId: number;
         BusinessHours: {
             away_message: string;
             days: components["schemas"]["DayHours"][];
@@ -792,6 +841,7 @@ export interface components {
         };
         ListOf_Message: {
             data: {
+                attachments?: components["schemas"]["Attachment"][];
                 content: string;
                 conversation_id: components["schemas"]["ConversationId"];
                 created_at: components["schemas"]["Timestamp"];
@@ -872,6 +922,7 @@ export interface components {
             role: components["schemas"]["Role"];
         };
         Message: {
+            attachments?: components["schemas"]["Attachment"][];
             content: string;
             conversation_id: components["schemas"]["ConversationId"];
             created_at: components["schemas"]["Timestamp"];
@@ -891,7 +942,10 @@ export interface components {
          */
         MessageKind: "in" | "out" | "note" | "system";
         NewMessageRequest: {
-            content: string;
+            /** @description Files uploaded to this conversation (`POST …/attachments`). */
+            attachment_ids?: number[] | null;
+            /** @description Required unless `attachment_ids` are given. */
+            content?: string | null;
             /** @description Client-generated id: sending the same one twice stores one message. */
             echo_id?: string | null;
             kind?: null | components["schemas"]["MessageKind"];
@@ -933,6 +987,7 @@ export interface components {
         };
         Paginated_Message: {
             data: {
+                attachments?: components["schemas"]["Attachment"][];
                 content: string;
                 conversation_id: components["schemas"]["ConversationId"];
                 created_at: components["schemas"]["Timestamp"];
@@ -1095,7 +1150,9 @@ export interface components {
             prechat: boolean;
         };
         WidgetMessageRequest: {
-            content: string;
+            /** @description Files uploaded with `POST /api/v1/widget/attachments`. */
+            attachment_ids?: number[] | null;
+            content?: string | null;
             echo_id: string;
         };
         WidgetSession: {
@@ -1215,6 +1272,56 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    widget_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's name as the user chose it. */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1832,6 +1939,56 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's name as the user chose it. */
+                filename: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
