@@ -45,6 +45,7 @@ async fn run(store: Store, writers: usize, per_writer: usize) -> Figures {
                     content: format!("message {n} from {w}"),
                     echo_id: None,
                     dedup_key: Some(format!("bench:{w}:{n}")),
+                    attachment_ids: Vec::new(),
                 };
                 store.receive_message(ws, m, now).await.expect("receive");
                 latencies.push(t.elapsed());

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 
 mod nats;
 
-pub use nats::NatsError;
+pub use nats::{NatsError, DEFAULT_SUBJECT_PREFIX};
 
 /// Capacity of each subscriber's backlog before it lags.
 const LOCAL_CAPACITY: usize = 4096;
@@ -45,9 +45,9 @@ impl Bus {
     /// NATS server at `url`. Local subscribers get local events at once and
     /// remote ones as they arrive; a node never receives its own events
     /// twice.
-    pub async fn with_nats(url: &str) -> Result<Bus, NatsError> {
+    pub async fn with_nats(url: &str, subject_prefix: &str) -> Result<Bus, NatsError> {
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
-        let remote = nats::link(url, local.clone()).await?;
+        let remote = nats::link(url, subject_prefix, local.clone()).await?;
         Ok(Bus { local, remote: Some(remote) })
     }
 
@@ -144,8 +144,11 @@ mod nats_tests {
             eprintln!("NATS unreachable: skipping");
             return;
         }
-        let a = Bus::with_nats(&nats_url()).await.unwrap();
-        let b = Bus::with_nats(&nats_url()).await.unwrap();
+        // A private subject prefix: other test runs on this NATS server
+        // cannot interfere.
+        let prefix = format!("sbtest.{:x}", rand::random::<u64>());
+        let a = Bus::with_nats(&nats_url(), &prefix).await.unwrap();
+        let b = Bus::with_nats(&nats_url(), &prefix).await.unwrap();
         let mut on_a = a.subscribe();
         let mut on_b = b.subscribe();
         // Distinct workspace ids so parallel test runs do not interfere.

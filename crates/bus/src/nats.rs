@@ -1,5 +1,5 @@
 //! NATS transport: events travel as JSON envelopes on the subjects
-//! `switchboard.events.<workspace_id>`, tagged with the sending node's id so
+//! `<prefix>.<workspace_id>` (prefix `switchboard.events` by default), tagged with the sending node's id so
 //! a node ignores its own.
 
 use futures_util::StreamExt;
@@ -10,7 +10,8 @@ use std::time::Duration;
 use switchboard_core::events::Event;
 use tokio::sync::{broadcast, mpsc};
 
-const SUBJECT_PREFIX: &str = "switchboard.events";
+/// Default subject prefix; deployments sharing one NATS server use their own.
+pub const DEFAULT_SUBJECT_PREFIX: &str = "switchboard.events";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
@@ -26,7 +27,12 @@ struct Envelope {
     event: Event,
 }
 
-pub(crate) async fn link(url: &str, local: broadcast::Sender<Arc<Event>>) -> Result<mpsc::UnboundedSender<Arc<Event>>, NatsError> {
+pub(crate) async fn link(
+    url: &str,
+    prefix: &str,
+    local: broadcast::Sender<Arc<Event>>,
+) -> Result<mpsc::UnboundedSender<Arc<Event>>, NatsError> {
+    let prefix = prefix.trim_end_matches('.').to_owned();
     let connect_err = |e: &dyn std::fmt::Display| NatsError::Connect { url: url.to_owned(), reason: e.to_string() };
     let client = tokio::time::timeout(
         Duration::from_secs(10),
@@ -37,7 +43,7 @@ pub(crate) async fn link(url: &str, local: broadcast::Sender<Arc<Event>>) -> Res
     .map_err(|e| connect_err(&e))?;
     let node: String = format!("{:016x}", rand::rng().random::<u64>());
     let mut inbound = client
-        .subscribe(format!("{SUBJECT_PREFIX}.>"))
+        .subscribe(format!("{prefix}.>"))
         .await
         .map_err(|e| NatsError::Subscribe(e.to_string()))?;
     // Make sure the server registered the subscription before we report
@@ -61,7 +67,7 @@ pub(crate) async fn link(url: &str, local: broadcast::Sender<Arc<Event>>) -> Res
     let (tx, mut rx) = mpsc::unbounded_channel::<Arc<Event>>();
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
-            let subject = format!("{SUBJECT_PREFIX}.{}", event.workspace_id);
+            let subject = format!("{prefix}.{}", event.workspace_id);
             let env = Envelope { origin: node.clone(), event: (*event).clone() };
             match serde_json::to_vec(&env) {
                 Ok(bytes) => {

@@ -36,4 +36,5 @@ typed_id!(
     TemplateId,
     ApiTokenId,
     EventId,
+    AttachmentId,
 );

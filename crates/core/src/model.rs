@@ -224,7 +224,20 @@ pub struct Message {
     pub status: DeliveryStatus,
     pub failure_reason: Option<String>,
     pub echo_id: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
     pub created_at: Timestamp,
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    /// Download path (unguessable; no session needed).
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

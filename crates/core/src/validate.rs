@@ -153,3 +153,27 @@ mod tests {
         assert!(color("red").is_err());
     }
 }
+
+/// A file name to store and show: the last path segment, without control
+/// or quote characters, at most 200 characters.
+pub fn filename(raw: &str) -> Result<String, ValidationError> {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    let clean: String = last.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>')).take(200).collect();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        return Err(ValidationError::new("filename", "is required"));
+    }
+    Ok(clean)
+}
+
+#[cfg(test)]
+mod filename_tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_segment_and_drops_dangerous_characters() {
+        assert_eq!(filename("../../etc/passwd").as_deref(), Ok("passwd"));
+        assert_eq!(filename("C:\\x\\photo \"1\".jpg").as_deref(), Ok("photo 1.jpg"));
+        assert!(filename("  ").is_err());
+        assert!(filename("a/..").is_err());
+    }
+}

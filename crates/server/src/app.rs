@@ -1,7 +1,7 @@
 //! Builds the HTTP application: routes, OpenAPI document, middleware.
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{auth, contacts, conversations, inboxes, library, realtime, system, teams, widget, workspace};
+use crate::routes::{auth, contacts, conversations, files, inboxes, library, realtime, system, teams, widget, workspace};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
@@ -38,10 +38,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    api_router(files::DEFAULT_MAX_FILE_BYTES).split_for_parts().1
 }
 
-fn api_router() -> OpenApiRouter<AppState> {
+fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     let widget_cors = CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_methods([Method::GET, Method::POST, Method::PATCH])
@@ -52,7 +52,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(widget::update_contact))
         .routes(routes!(widget::messages, widget::send))
         .routes(routes!(widget::read))
+        .merge(OpenApiRouter::new().routes(routes!(files::widget_upload)).layer(DefaultBodyLimit::max(max_upload_bytes)))
         .layer(widget_cors);
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(files::upload))
+        .layer(DefaultBodyLimit::max(max_upload_bytes));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
@@ -87,6 +91,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(library::list_templates, library::create_template))
         .routes(routes!(library::update_template, library::delete_template))
         .merge(widget)
+        .merge(uploads)
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -120,7 +125,7 @@ async fn harden(req: Request, next: Next) -> Response {
 }
 
 pub fn router(st: AppState) -> Router {
-    let (api, doc) = api_router().split_for_parts();
+    let (api, doc) = api_router(st.settings.max_upload_bytes).split_for_parts();
     let doc = Arc::new(doc);
     api.route("/api/v1/openapi.json", get(move || {
         let doc = doc.clone();
@@ -129,6 +134,7 @@ pub fn router(st: AppState) -> Router {
     .route("/api/v1/ws", get(realtime::socket))
     .route("/api/v1/widget/ws", get(widget::socket))
     .route("/metrics", get(system::metrics))
+    .route("/files/{workspace_id}/{attachment_id}/{key}/{filename}", get(files::download))
     .route("/demo/widget", get(system::demo_page))
     .fallback(system::fallback)
     .method_not_allowed_fallback(method_not_allowed)

@@ -80,13 +80,13 @@ pub async fn seed(st: &AppState) -> Result<(), StoreError> {
         let r = store
             .receive_message(
                 ws,
-                InboundMessage { inbox_id: inbox.id, contact_id: contact.id, content: question.into(), echo_id: None, dedup_key: None },
+                InboundMessage { inbox_id: inbox.id, contact_id: contact.id, content: question.into(), echo_id: None, dedup_key: None , attachment_ids: Vec::new()},
                 t,
             )
             .await?;
         if let Some(answer) = answer {
             let sender = Sender { kind: SenderType::User, id: Some(ids[2].0), name: Some("Alice Agent".into()) };
-            let out = OutboundMessage { kind: MessageKind::Out, content: answer.into(), sender, echo_id: None, status: DeliveryStatus::Sent };
+            let out = OutboundMessage { kind: MessageKind::Out, content: answer.into(), sender, echo_id: None, status: DeliveryStatus::Sent, attachment_ids: Vec::new() };
             store.send_message(ws, r.conversation.id, out, t.plus_millis(60_000)).await?;
         }
     }

@@ -170,7 +170,11 @@ pub struct TagRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageRequest {
-    pub content: String,
+    /// Required unless `attachment_ids` are given.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Files uploaded to this conversation (`POST …/attachments`).
+    pub attachment_ids: Option<Vec<i64>>,
     /// `out` (to the customer, the default) or `note` (internal).
     pub kind: Option<MessageKind>,
     /// Client-generated id: sending the same one twice stores one message.
@@ -243,6 +247,9 @@ pub struct WidgetContactRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WidgetMessageRequest {
-    pub content: String,
+    #[serde(default)]
+    pub content: Option<String>,
     pub echo_id: String,
+    /// Files uploaded with `POST /api/v1/widget/attachments`.
+    pub attachment_ids: Option<Vec<i64>>,
 }

@@ -50,9 +50,15 @@ struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+    /// Largest accepted file upload (attachments) in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    max_upload_bytes: usize,
     /// NATS server for fan-out between nodes (absent: in-process bus).
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
+    /// NATS subject prefix; deployments sharing a NATS server need distinct ones.
+    #[arg(long, env = "SWITCHBOARD_NATS_SUBJECT", default_value = switchboard_bus::DEFAULT_SUBJECT_PREFIX)]
+    nats_subject: String,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -135,13 +141,18 @@ async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
 async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     let store = open_store(&args.store).await?;
     let bus = match &args.nats_url {
-        Some(url) => Bus::with_nats(url).await.context("connecting to NATS")?,
+        Some(url) => Bus::with_nats(url, &args.nats_subject).await.context("connecting to NATS")?,
         None => Bus::in_process(),
     };
     if bus.is_distributed() && store.backend() == "sqlite" {
         tracing::warn!("NATS_URL is set but the store is a local SQLite file: other nodes cannot share it; set DATABASE_URL=postgres://…");
     }
-    let settings = Settings { max_body_bytes: args.max_body_bytes, demo, ..Settings::default() };
+    let settings = Settings {
+        max_body_bytes: args.max_body_bytes,
+        max_upload_bytes: args.max_upload_bytes,
+        demo,
+        ..Settings::default()
+    };
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let st = AppState::new(store.clone(), bus.clone(), Arc::new(SystemClock), settings, stopping);
     if demo {

@@ -28,6 +28,8 @@ impl Clock for SystemClock {
 pub struct Settings {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted file upload, in bytes.
+    pub max_upload_bytes: usize,
     /// Demo mode serves the widget demo page.
     pub demo: bool,
     /// How long a login session lasts.
@@ -40,6 +42,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: crate::routes::files::DEFAULT_MAX_FILE_BYTES,
             demo: false,
             session_ttl_ms: 30 * 24 * 3600 * 1000,
             login_limit: RateLimit { max_events: 10, window_ms: 60_000 },

@@ -23,7 +23,9 @@ async fn visitor_on_one_node_reaches_agent_on_another() {
     }
     let db = PgTestDb::create().await.unwrap();
     let (dir_a, dir_b) = (TempDir::new("sb-node-a").unwrap(), TempDir::new("sb-node-b").unwrap());
-    let nats = ["--nats-url", "nats://127.0.0.1:4222"];
+    // A private subject prefix keeps parallel test runs on this NATS apart.
+    let subject = format!("sbtest.{}", std::process::id());
+    let nats = ["--nats-url", "nats://127.0.0.1:4222", "--nats-subject", subject.as_str()];
     let node_a = Server::start("demo", dir_a.path(), Some(&db.url), &nats).await;
     // Node B seeds nothing new: the demo workspace already exists.
     let node_b = Server::start("demo", dir_b.path(), Some(&db.url), &nats).await;

@@ -267,4 +267,10 @@ impl Backend {
         let (conversations, agents, teams) = ops::live_rows(&mut *self.read().await?, ws).await?;
         Ok(switchboard_core::live::live_stats(&conversations, &agents, &teams))
     }
+    pub async fn create_attachment(&self, ws: WorkspaceId, new: NewAttachment, now: Timestamp) -> Result<Attachment> {
+        self.write(move |c| Box::pin(async move { ops::create_attachment(c, ws, &new, now).await })).await
+    }
+    pub async fn attachment_file(&self, ws: WorkspaceId, id: AttachmentId, key: &str) -> Result<Option<StoredFile>> {
+        ops::attachment_file(&mut *self.read().await?, ws, id, key).await
+    }
 }

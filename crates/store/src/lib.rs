@@ -163,6 +163,8 @@ forward! {
     fn update_template(ws: WorkspaceId, id: TemplateId, name: Option<&str>, content: Option<&str>) -> Template;
     fn delete_template(ws: WorkspaceId, id: TemplateId) -> ();
     fn count_events(ws: WorkspaceId) -> i64;
+    fn create_attachment(ws: WorkspaceId, new: NewAttachment, now: Timestamp) -> Attachment;
+    fn attachment_file(ws: WorkspaceId, id: AttachmentId, key: &str) -> Option<StoredFile>;
     fn live_stats(ws: WorkspaceId) -> switchboard_core::live::LiveStats;
     fn advance_delivery(ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Written<Vec<Message>>;
     fn list_reviews(ws: WorkspaceId, conversation: ConversationId) -> Vec<Review>;

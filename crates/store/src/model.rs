@@ -139,6 +139,8 @@ pub struct InboundMessage {
     /// Unique per workspace; a second message with the same key is the
     /// same message (webhook redelivery, widget resend).
     pub dedup_key: Option<String>,
+    /// Files the visitor uploaded for this message.
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,4 +159,31 @@ pub struct OutboundMessage {
     pub sender: Sender,
     pub echo_id: Option<String>,
     pub status: DeliveryStatus,
+    /// Files uploaded to this conversation, sent with the message.
+    pub attachment_ids: Vec<AttachmentId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOwner {
+    /// An agent uploads into a conversation they reply to.
+    Agent { conversation: ConversationId, user: UserId },
+    /// A widget visitor uploads into their own thread.
+    Visitor { contact: ContactId },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub owner: UploadOwner,
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+    /// Random, unguessable: part of the download URL.
+    pub access_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }

@@ -858,6 +858,7 @@ fn conversation_row(r: &DbRow) -> Result<Conversation> {
             status: parse("status", r.try_get("m_status")?, DeliveryStatus::parse)?,
             failure_reason: r.try_get("m_failure_reason")?,
             echo_id: r.try_get("m_echo_id")?,
+            attachments: Vec::new(),
             created_at: ts(r.try_get("m_created_at")?),
         }),
     };
@@ -1174,6 +1175,7 @@ fn message_row(r: &DbRow) -> Result<Message> {
         status: parse("status", r.try_get("status")?, DeliveryStatus::parse)?,
         failure_reason: r.try_get("failure_reason")?,
         echo_id: r.try_get("echo_id")?,
+        attachments: Vec::new(),
         created_at: ts(r.try_get("created_at")?),
     })
 }
@@ -1184,7 +1186,81 @@ async fn get_message(c: &mut Conn, ws: WorkspaceId, id: i64) -> Result<Message> 
         .bind(id)
         .fetch_one(&mut *c)
         .await?;
-    message_row(&r)
+    let mut m = [message_row(&r)?];
+    attach_files(c, ws, &mut m).await?;
+    let [m] = m;
+    Ok(m)
+}
+
+/// The download path of an attachment: unguessable through its access key.
+pub fn attachment_url(ws: WorkspaceId, id: i64, key: &str, filename: &str) -> String {
+    let mut name = String::with_capacity(filename.len());
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("/files/{ws}/{id}/{key}/{name}")
+}
+
+/// Fills `attachments` of each message.
+async fn attach_files(c: &mut Conn, ws: WorkspaceId, messages: &mut [Message]) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Db>::new(
+        "SELECT id, message_id, filename, content_type, size, access_key FROM attachments WHERE workspace_id = ",
+    );
+    qb.push_bind(ws.0).push(" AND message_id IN (");
+    let mut sep = qb.separated(", ");
+    for m in messages.iter() {
+        sep.push_bind(m.id.0);
+    }
+    qb.push(") ORDER BY id");
+    for r in qb.build().fetch_all(&mut *c).await? {
+        let mid: i64 = r.try_get("message_id")?;
+        let id: i64 = r.try_get("id")?;
+        let filename: String = r.try_get("filename")?;
+        let key: String = r.try_get("access_key")?;
+        if let Some(m) = messages.iter_mut().find(|m| m.id.0 == mid) {
+            m.attachments.push(Attachment {
+                id: AttachmentId(id),
+                url: attachment_url(ws, id, &key, &filename),
+                filename,
+                content_type: r.try_get("content_type")?,
+                size: r.try_get("size")?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Links uploaded files to a new message. Each must be in this workspace,
+/// not yet sent, and uploaded for this conversation (agents) or by this
+/// contact (visitors); otherwise the whole write is refused.
+async fn link_attachments(c: &mut Conn, ws: WorkspaceId, message: MessageId, owner: AttachmentOwner, ids: &[AttachmentId]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Db>::new("UPDATE attachments SET message_id = ");
+    qb.push_bind(message.0).push(" WHERE workspace_id = ").push_bind(ws.0).push(" AND message_id IS NULL");
+    match owner {
+        AttachmentOwner::Conversation(conv) => qb.push(" AND conversation_id = ").push_bind(conv.0),
+        AttachmentOwner::Contact(contact) => qb.push(" AND contact_id = ").push_bind(contact.0),
+    };
+    qb.push(" AND id IN (");
+    let mut sep = qb.separated(", ");
+    for id in ids {
+        sep.push_bind(id.0);
+    }
+    qb.push(")");
+    let done = qb.build().execute(&mut *c).await?;
+    if done.rows_affected() as usize != ids.len() {
+        return Err(StoreError::Invalid("attachment_ids: unknown, already sent or uploaded elsewhere".into()));
+    }
+    Ok(())
 }
 
 async fn message_by_dedup_key(c: &mut Conn, ws: WorkspaceId, key: &str) -> Result<Option<Message>> {
@@ -1292,6 +1368,12 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
         now,
     )
     .await?;
+    let message = if m.attachment_ids.is_empty() {
+        message
+    } else {
+        link_attachments(c, ws, message.id, AttachmentOwner::Contact(m.contact_id), &m.attachment_ids).await?;
+        get_message(c, ws, message.id.0).await?
+    };
     // A customer writing to a snoozed conversation wakes it up.
     sqlx::query(
         "UPDATE conversations
@@ -1342,6 +1424,12 @@ pub async fn send_message(
     let message =
         insert_message(c, ws, id, m.kind, &m.content, &m.sender, m.status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
             .await?;
+    let message = if m.attachment_ids.is_empty() {
+        message
+    } else {
+        link_attachments(c, ws, message.id, AttachmentOwner::Conversation(id), &m.attachment_ids).await?;
+        get_message(c, ws, message.id.0).await?
+    };
     if m.kind == MessageKind::Out {
         // The first reply stops the customer's wait and, if nobody had the
         // conversation, gives it to whoever answered.
@@ -1398,6 +1486,7 @@ pub async fn list_messages(c: &mut Conn, ws: WorkspaceId, id: ConversationId, pa
         None
     };
     items.reverse();
+    attach_files(c, ws, &mut items).await?;
     Ok(Paged { items, next })
 }
 
@@ -1417,6 +1506,7 @@ pub async fn contact_thread(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, conta
     .await?;
     let mut items = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
     items.reverse();
+    attach_files(c, ws, &mut items).await?;
     Ok(items)
 }
 
@@ -1739,4 +1829,65 @@ pub async fn live_rows(
     }
     let teams = list_teams(c, ws).await?.into_iter().map(|t| t.id).collect();
     Ok((conversations, agents, teams))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AttachmentOwner {
+    Conversation(ConversationId),
+    Contact(ContactId),
+}
+
+pub async fn create_attachment(c: &mut Conn, ws: WorkspaceId, new: &NewAttachment, now: Timestamp) -> Result<Attachment> {
+    match new.owner {
+        UploadOwner::Agent { conversation, .. } => {
+            must_conversation(c, ws, conversation).await?;
+        }
+        UploadOwner::Visitor { contact } => {
+            get_contact(c, ws, contact).await?.ok_or(StoreError::NotFound)?;
+        }
+    }
+    let (conversation, contact, uploader_type, uploader_id) = match new.owner {
+        UploadOwner::Agent { conversation, user } => (Some(conversation.0), None, "user", user.0),
+        UploadOwner::Visitor { contact } => (None, Some(contact.0), "contact", contact.0),
+    };
+    let r = sqlx::query(
+        "INSERT INTO attachments (workspace_id, conversation_id, contact_id, uploader_type, uploader_id, filename,
+                                  content_type, size, access_key, data, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(conversation)
+    .bind(contact)
+    .bind(uploader_type)
+    .bind(uploader_id)
+    .bind(&new.filename)
+    .bind(&new.content_type)
+    .bind(new.data.len() as i64)
+    .bind(&new.access_key)
+    .bind(&new.data)
+    .bind(now.0)
+    .fetch_one(&mut *c)
+    .await?;
+    let id: i64 = r.try_get(0)?;
+    Ok(Attachment {
+        id: AttachmentId(id),
+        url: attachment_url(ws, id, &new.access_key, &new.filename),
+        filename: new.filename.clone(),
+        content_type: new.content_type.clone(),
+        size: new.data.len() as i64,
+    })
+}
+
+/// The file behind a download URL, if the key matches.
+pub async fn attachment_file(c: &mut Conn, ws: WorkspaceId, id: AttachmentId, key: &str) -> Result<Option<StoredFile>> {
+    let r = sqlx::query("SELECT filename, content_type, data FROM attachments WHERE workspace_id = $1 AND id = $2 AND access_key = $3")
+        .bind(ws.0)
+        .bind(id.0)
+        .bind(key)
+        .fetch_optional(&mut *c)
+        .await?;
+    match r {
+        None => Ok(None),
+        Some(r) => Ok(Some(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })),
+    }
 }

@@ -47,6 +47,7 @@ store_suite!(
     reviews_business_hours_and_api_tokens,
     channel_filter_matches_the_inbox_channel,
     delivery_receipts_only_move_forward,
+    attachments_are_stored_linked_once_and_served_by_key,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -92,7 +93,7 @@ async fn inbound(store: &Store, w: &World, contact: ContactId, text: &str, key: 
     store
         .receive_message(
             w.ws,
-            InboundMessage { inbox_id: w.inbox, contact_id: contact, content: text.into(), echo_id: None, dedup_key: key.map(Into::into) },
+            InboundMessage { inbox_id: w.inbox, contact_id: contact, content: text.into(), echo_id: None, dedup_key: key.map(Into::into) , attachment_ids: Vec::new()},
             now,
         )
         .await
@@ -247,7 +248,7 @@ async fn other_workspaces_ids_are_not_found(store: Store) {
     let foreign = store
         .receive_message(
             b.ws,
-            InboundMessage { inbox_id: b.inbox, contact_id: c, content: "x".into(), echo_id: None, dedup_key: None },
+            InboundMessage { inbox_id: b.inbox, contact_id: c, content: "x".into(), echo_id: None, dedup_key: None , attachment_ids: Vec::new()},
             at(3),
         )
         .await;
@@ -414,7 +415,7 @@ async fn replying_claims_and_stops_the_wait(store: Store) {
         .send_message(
             w.ws,
             conv.id,
-            OutboundMessage { kind: MessageKind::Note, content: "vip".into(), sender: sender.clone(), echo_id: None, status: DeliveryStatus::Sent },
+            OutboundMessage { kind: MessageKind::Note, content: "vip".into(), sender: sender.clone(), echo_id: None, status: DeliveryStatus::Sent, attachment_ids: Vec::new() },
             at(2),
         )
         .await
@@ -422,7 +423,7 @@ async fn replying_claims_and_stops_the_wait(store: Store) {
     assert_eq!(note.value.kind, MessageKind::Note);
     let after_note = store.get_conversation(w.ws, conv.id).await.unwrap().unwrap();
     assert_eq!(after_note.waiting_since, Some(at(1)), "a note does not answer the customer");
-    let out = OutboundMessage { kind: MessageKind::Out, content: "hello".into(), sender, echo_id: Some("e1".into()), status: DeliveryStatus::Sent };
+    let out = OutboundMessage { kind: MessageKind::Out, content: "hello".into(), sender, echo_id: Some("e1".into()), status: DeliveryStatus::Sent, attachment_ids: Vec::new() };
     let reply = store.send_message(w.ws, conv.id, out.clone(), at(3)).await.unwrap();
     let again = store.send_message(w.ws, conv.id, out, at(4)).await.unwrap();
     assert_eq!(again.value.id, reply.value.id, "same echo id, same message");
@@ -537,7 +538,7 @@ async fn delivery_receipts_only_move_forward(store: Store) {
     let sender = Sender { kind: SenderType::User, id: Some(w.agent.0), name: None };
     let mut ids = Vec::new();
     for (i, kind) in [MessageKind::Out, MessageKind::Note, MessageKind::Out].into_iter().enumerate() {
-        let m = OutboundMessage { kind, content: format!("m{i}"), sender: sender.clone(), echo_id: None, status: DeliveryStatus::Sent };
+        let m = OutboundMessage { kind, content: format!("m{i}"), sender: sender.clone(), echo_id: None, status: DeliveryStatus::Sent, attachment_ids: Vec::new() };
         ids.push(store.send_message(w.ws, conv, m, at(2)).await.unwrap().value.id);
     }
     let delivered = store.advance_delivery(w.ws, w.inbox, c, ids[0], DeliveryStatus::Delivered, at(3)).await.unwrap();
@@ -556,4 +557,40 @@ async fn delivery_receipts_only_move_forward(store: Store) {
     assert_eq!(status_of(ids[0]), DeliveryStatus::Read);
     assert_eq!(status_of(ids[1]), DeliveryStatus::Sent);
     assert_eq!(status_of(ids[2]), DeliveryStatus::Read);
+}
+
+async fn attachments_are_stored_linked_once_and_served_by_key(store: Store) {
+    let w = world(&store, "files").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "hi", None, at(1)).await.conversation.id;
+    let data: Vec<u8> = (0..=255u8).collect();
+    let new = NewAttachment {
+        owner: UploadOwner::Agent { conversation: conv, user: w.agent },
+        filename: "all bytes.bin".into(),
+        content_type: "application/octet-stream".into(),
+        data: data.clone(),
+        access_key: "k".repeat(64),
+    };
+    let a = store.create_attachment(w.ws, new, at(2)).await.unwrap();
+    assert_eq!(a.size, 256);
+    assert!(a.url.ends_with("/all%20bytes.bin"), "{}", a.url);
+    let file = store.attachment_file(w.ws, a.id, &"k".repeat(64)).await.unwrap().unwrap();
+    assert_eq!(file.data, data, "binary content survives the round trip");
+    assert!(store.attachment_file(w.ws, a.id, "wrong").await.unwrap().is_none());
+    let sender = Sender { kind: SenderType::User, id: Some(w.agent.0), name: None };
+    let out = |ids: Vec<AttachmentId>| OutboundMessage {
+        kind: MessageKind::Out,
+        content: String::new(),
+        sender: sender.clone(),
+        echo_id: None,
+        status: DeliveryStatus::Sent,
+        attachment_ids: ids,
+    };
+    let sent = store.send_message(w.ws, conv, out(vec![a.id]), at(3)).await.unwrap();
+    assert_eq!(sent.value.attachments.len(), 1);
+    let before = store.list_messages(w.ws, conv, Page::first(50)).await.unwrap().items.len();
+    assert!(matches!(store.send_message(w.ws, conv, out(vec![a.id]), at(4)).await, Err(StoreError::Invalid(_))));
+    assert_eq!(store.list_messages(w.ws, conv, Page::first(50)).await.unwrap().items.len(), before, "a refused send stores nothing");
+    let listed = store.list_messages(w.ws, conv, Page::first(50)).await.unwrap();
+    assert_eq!(listed.items.last().unwrap().attachments[0].id, a.id);
 }

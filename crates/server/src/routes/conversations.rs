@@ -204,7 +204,8 @@ pub async fn create_message(
     if !matches!(kind, MessageKind::Out | MessageKind::Note) {
         return Err(ApiError::Validation("kind: must be out or note".into()));
     }
-    let content = validate::text("content", &req.content, validate::MAX_MESSAGE_CHARS)?;
+    let attachment_ids = super::files::attachment_ids(req.attachment_ids)?;
+    let content = super::files::message_text(req.content.as_deref(), !attachment_ids.is_empty())?;
     let echo_id = req.echo_id.as_deref().map(validate::echo_id).transpose()?;
     let me = st.store.get_user(ctx.user()).await?.ok_or(ApiError::Unauthorized)?;
     let outbound = OutboundMessage {
@@ -215,6 +216,7 @@ pub async fn create_message(
         // Web chat has no provider in between: stored is sent. Provider
         // channels will queue here and the outbox worker will send.
         status: DeliveryStatus::Sent,
+        attachment_ids,
     };
     let written = st.store.send_message(ctx.ws(), ConversationId(id), outbound, st.now()).await?;
     // No events means the echo id matched an earlier message: a resend.

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod conversations;
+pub mod files;
 pub mod inboxes;
 pub mod library;
 pub mod realtime;

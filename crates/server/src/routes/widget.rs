@@ -162,8 +162,15 @@ pub async fn messages(State(st): State<AppState>, visitor: Visitor) -> ApiResult
 }
 
 /// Stores a visitor message (deduplicated by `echo_id`) and publishes it.
-pub async fn visitor_send(st: &AppState, v: &VisitorClaims, content: &str, echo_id: &str) -> ApiResult<Received> {
-    let content = validate::text("content", content, validate::MAX_MESSAGE_CHARS)?;
+pub async fn visitor_send(
+    st: &AppState,
+    v: &VisitorClaims,
+    content: Option<&str>,
+    echo_id: &str,
+    attachment_ids: Option<Vec<i64>>,
+) -> ApiResult<Received> {
+    let attachment_ids = super::files::attachment_ids(attachment_ids)?;
+    let content = super::files::message_text(content, !attachment_ids.is_empty())?;
     let echo_id = validate::echo_id(echo_id)?;
     let inbound = InboundMessage {
         inbox_id: v.inbox_id,
@@ -171,6 +178,7 @@ pub async fn visitor_send(st: &AppState, v: &VisitorClaims, content: &str, echo_
         content,
         dedup_key: Some(format!("webchat:{}:{echo_id}", v.contact_id)),
         echo_id: Some(echo_id),
+        attachment_ids,
     };
     let received = st.store.receive_message(v.workspace_id, inbound, st.now()).await?;
     if received.created {
@@ -188,7 +196,7 @@ pub async fn send(
     visitor: Visitor,
     ApiJson(req): ApiJson<WidgetMessageRequest>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
-    let r = visitor_send(&st, &visitor.claims, &req.content, &req.echo_id).await?;
+    let r = visitor_send(&st, &visitor.claims, req.content.as_deref(), &req.echo_id, req.attachment_ids).await?;
     let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(r.message)))
 }
@@ -200,7 +208,13 @@ pub async fn socket(State(st): State<AppState>, visitor: Visitor, upgrade: WebSo
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum VisitorFrame {
-    Message { content: String, echo_id: String },
+    Message {
+        #[serde(default)]
+        content: Option<String>,
+        echo_id: String,
+        #[serde(default)]
+        attachment_ids: Option<Vec<i64>>,
+    },
     /// The visitor has seen every agent message up to this id.
     Read { up_to: i64 },
     Typing { on: bool },
@@ -239,7 +253,7 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
                         publish_visitor_typing(&st, &v, on).await;
                         None
                     }
-                    Ok(VisitorFrame::Message { content, echo_id }) => match visitor_send(&st, &v, &content, &echo_id).await {
+                    Ok(VisitorFrame::Message { content, echo_id, attachment_ids }) => match visitor_send(&st, &v, content.as_deref(), &echo_id, attachment_ids).await {
                         // A resend publishes nothing: answer this socket directly.
                         Ok(r) if !r.created => serde_json::to_value(&r.message).ok().map(|m| frame("message.created", m)),
                         Ok(_) => None,
