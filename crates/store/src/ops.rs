@@ -37,6 +37,14 @@ fn to_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(map.clone()).to_string()
 }
 
+/// Maps a unique-constraint violation to a conflict that names what exists.
+fn taken(message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match StoreError::from(e) {
+        StoreError::Conflict { .. } => StoreError::conflict("already_exists", message),
+        other => other,
+    }
+}
+
 async fn insert_event(c: &mut Conn, event: &Event, now: Timestamp) -> Result<()> {
     let payload = serde_json::to_string(event)
         .map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))?;
@@ -91,10 +99,7 @@ pub async fn create_workspace(c: &mut Conn, name: &str, secret: &str, now: Times
     .bind(now.0)
     .fetch_one(&mut *c)
     .await
-    .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a workspace with this name exists"),
-        other => other,
-    })?;
+    .map_err(taken("a workspace with this name exists"))?;
     workspace_row(&r)
 }
 
@@ -139,10 +144,7 @@ pub async fn create_user(c: &mut Conn, email: &str, name: &str, hash: &str, now:
     .bind(now.0)
     .fetch_one(&mut *c)
     .await
-    .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a user with this email exists"),
-        other => other,
-    })?;
+    .map_err(taken("a user with this email exists"))?;
     user_row(&r)
 }
 
@@ -204,10 +206,7 @@ pub async fn add_member(c: &mut Conn, ws: WorkspaceId, user: UserId, role: Role,
     .bind(now.0)
     .execute(&mut *c)
     .await
-    .map_err(|e| match StoreError::from(e) {
-        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "this user is already a member"),
-        other => other,
-    })?;
+    .map_err(taken("this user is already a member"))?;
     get_member(c, ws, user).await?.ok_or(StoreError::NotFound)
 }
 
@@ -460,13 +459,6 @@ pub async fn list_teams(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Team>> {
     Ok(out)
 }
 
-fn team_name_taken(e: sqlx::Error) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a team with this name exists"),
-        other => other,
-    }
-}
-
 pub async fn create_team(c: &mut Conn, ws: WorkspaceId, name: &str, now: Timestamp) -> Result<Team> {
     let r = sqlx::query("INSERT INTO teams (workspace_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
         .bind(ws.0)
@@ -474,7 +466,7 @@ pub async fn create_team(c: &mut Conn, ws: WorkspaceId, name: &str, now: Timesta
         .bind(now.0)
         .fetch_one(&mut *c)
         .await
-        .map_err(team_name_taken)?;
+        .map_err(taken("a team with this name exists"))?;
     get_team(c, ws, TeamId(r.try_get(0)?)).await?.ok_or(StoreError::NotFound)
 }
 
@@ -485,7 +477,7 @@ pub async fn rename_team(c: &mut Conn, ws: WorkspaceId, id: TeamId, name: &str) 
         .bind(id.0)
         .execute(&mut *c)
         .await
-        .map_err(team_name_taken)?;
+        .map_err(taken("a team with this name exists"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -1529,10 +1521,7 @@ pub async fn create_tag(c: &mut Conn, ws: WorkspaceId, name: &str, color: &str) 
         .bind(color)
         .fetch_one(&mut *c)
         .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a tag with this name exists"),
-            other => other,
-        })?;
+        .map_err(taken("a tag with this name exists"))?;
     Ok(Tag { id: TagId(r.try_get(0)?), name: name.to_owned(), color: color.to_owned() })
 }
 
@@ -1554,13 +1543,6 @@ fn template_row(r: &DbRow) -> Result<Template> {
     Ok(Template { id: TemplateId(r.try_get("id")?), name: r.try_get("name")?, content: r.try_get("content")? })
 }
 
-fn template_name_taken(e: sqlx::Error) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict { .. } => StoreError::conflict("already_exists", "a template with this name exists"),
-        other => other,
-    }
-}
-
 pub async fn list_templates(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Template>> {
     let rows = sqlx::query("SELECT id, name, content FROM templates WHERE workspace_id = $1 ORDER BY name")
         .bind(ws.0)
@@ -1579,7 +1561,7 @@ pub async fn create_template(c: &mut Conn, ws: WorkspaceId, name: &str, content:
     .bind(now.0)
     .fetch_one(&mut *c)
     .await
-    .map_err(template_name_taken)?;
+    .map_err(taken("a template with this name exists"))?;
     template_row(&r)
 }
 
@@ -1600,7 +1582,7 @@ pub async fn update_template(
     .bind(id.0)
     .fetch_optional(&mut *c)
     .await
-    .map_err(template_name_taken)?
+    .map_err(taken("a template with this name exists"))?
     .ok_or(StoreError::NotFound)?;
     template_row(&r)
 }
