@@ -25,6 +25,7 @@ export type ApiContract = [
   Accepts<T.Contact, S['Contact']>,
   Accepts<T.Sender, S['Sender']>,
   Accepts<T.Message, S['Message']>,
+  Accepts<T.Attachment, S['Attachment']>,
   Accepts<T.Conversation, S['Conversation']>,
   Accepts<T.Tag, S['Tag']>,
   Accepts<T.Template, S['Template']>,

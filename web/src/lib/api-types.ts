@@ -39,9 +39,13 @@ export interface Contact {
   custom_fields: Record<string, unknown>; created_at: string; updated_at: string;
 }
 export interface Sender { type: 'contact' | 'user' | 'system'; id: Id | null; name: string | null }
+/** A file sent with a message; `url` is a relative, unguessable download path (no session needed). */
+export interface Attachment { id: Id; filename: string; content_type: string; size: number; url: string }
 export interface Message {
   id: Id; conversation_id: Id; kind: MessageKind; content: string; sender: Sender;
   status: DeliveryStatus; failure_reason: string | null; echo_id: string | null; created_at: string;
+  /** Empty (or absent from older servers) when the message has no files. */
+  attachments?: Attachment[] | null;
 }
 export interface Conversation {
   id: Id; inbox_id: Id; channel: Channel; contact: Contact; status: ConversationStatus;

@@ -46,6 +46,29 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   return json as T;
 }
 
+/** Uploads a file as the raw request body (`?filename=`, its type as Content-Type);
+ *  XHR rather than fetch for upload progress (`onprogress` gets 0..1). */
+export function upload<T>(path: string, file: Blob, filename: string, onprogress?: (f: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `${path.startsWith('/') ? path : `/api/v1/${path}`}${path.includes('?') ? '&' : '?'}filename=${encodeURIComponent(filename)}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    if (onprogress) xhr.upload.onprogress = (e) => { if (e.lengthComputable) onprogress(e.loaded / e.total); };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'Network error'));
+    xhr.onload = () => {
+      let json: unknown = null;
+      try { json = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { json = null; }
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(json as T);
+      if (xhr.status === 401) onUnauthorized();
+      const err = (json as ApiErrorBody | null)?.error;
+      reject(new ApiError(xhr.status, err?.code ?? `http_${xhr.status}`, err?.message ?? (xhr.statusText || `HTTP ${xhr.status}`)));
+    };
+    xhr.send(file);
+  });
+}
+
 export const api = {
   get: <T>(p: string) => request<T>('GET', p),
   post: <T>(p: string, b: unknown = {}) => request<T>('POST', p, b),

@@ -1,4 +1,4 @@
-import type { Contact, Member } from './api-types';
+import type { Contact, Member, Message } from './api-types';
 import { i18n } from './i18n.svelte';
 export { linkParts } from './links';
 
@@ -66,3 +66,25 @@ export function fillTemplate(text: string, contact: Contact | null, agent: Pick<
   return text.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (all, key: string) => (key in vars ? vars[key] : all));
 }
 
+
+/** 1234567 → "1.2 MB" (binary units, short). */
+export function fileSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** Images the server serves inline (never SVG: it downloads). */
+export function isInlineImage(contentType: string): boolean {
+  return contentType.startsWith('image/') && contentType !== 'image/svg+xml';
+}
+
+/** A message as one line for lists and notifications: its text, or 📎 and the file names. */
+export function messagePreview(m: Pick<Message, 'content' | 'attachments'> | null | undefined): string {
+  if (!m) return '';
+  const files = m.attachments ?? [];
+  if (m.content) return files.length ? `📎 ${m.content}` : m.content;
+  return files.length ? `📎 ${files.map((a) => a.filename).join(', ')}` : '';
+}
