@@ -15,16 +15,22 @@
 import { css } from './styles';
 import { linkParts } from '../src/lib/links';
 
+interface WFile { id: number; filename: string; content_type: string; size: number; url: string }
 interface WMessage {
   id?: number;
   kind: 'in' | 'out' | 'note' | 'system';
   content: string;
+  attachments?: WFile[] | null;
   sender?: { type: string; id: number | null; name: string | null } | null;
   echo_id?: string | null;
   created_at?: string;
   pending?: boolean;
   failed?: boolean;
 }
+/** A message waiting for the server's echo: its text and the files sent with it. */
+interface Outgoing { c: string; a: WFile[] }
+/** A file picked in the input row: uploading, uploaded (f) or refused (err). */
+interface Pick { name: string; size: number; f?: WFile; err?: string }
 interface Session {
   visitor_token: string;
   contact: { name: string | null; email: string | null; phone: string | null };
@@ -38,6 +44,7 @@ const dict = {
     prechat: 'Please introduce yourself so we can get back to you.', name: 'Name', email: 'Email', phone: 'Phone',
     start: 'Start chat', needName: 'Please enter your name', failed: 'Something went wrong. Please try again.',
     open: 'Open chat', close: 'Close chat', you: 'You', sending: 'Sending…', notSent: 'Not sent', powered: 'Powered by Switchboard',
+    attach: 'Attach a file', tooLarge: 'Too large', remove: 'Remove',
   },
   ru: {
     title: 'Напишите нам', online: 'Обычно отвечаем за несколько минут', offline: 'Переподключение…',
@@ -45,6 +52,7 @@ const dict = {
     prechat: 'Представьтесь, пожалуйста, чтобы мы могли ответить.', name: 'Имя', email: 'Email', phone: 'Телефон',
     start: 'Начать чат', needName: 'Введите имя', failed: 'Что-то пошло не так. Попробуйте ещё раз.',
     open: 'Открыть чат', close: 'Закрыть чат', you: 'Вы', sending: 'Отправка…', notSent: 'Не отправлено', powered: 'Работает на Switchboard',
+    attach: 'Прикрепить файл', tooLarge: 'Слишком большой', remove: 'Убрать',
   },
   uk: {
     title: 'Напишіть нам', online: 'Зазвичай відповідаємо за кілька хвилин', offline: 'Перепідключення…',
@@ -52,6 +60,7 @@ const dict = {
     prechat: 'Представтеся, будь ласка, щоб ми могли відповісти.', name: "Ім'я", email: 'Email', phone: 'Телефон',
     start: 'Почати чат', needName: "Введіть ім'я", failed: 'Щось пішло не так. Спробуйте ще раз.',
     open: 'Відкрити чат', close: 'Закрити чат', you: 'Ви', sending: 'Надсилання…', notSent: 'Не надіслано', powered: 'Працює на Switchboard',
+    attach: 'Прикріпити файл', tooLarge: 'Завеликий', remove: 'Прибрати',
   },
 };
 type Key = keyof typeof dict.en;
@@ -62,6 +71,13 @@ const ICON_CLOSE =
   '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"><path d="M18 6 6 18M6 6l12 12"/></svg>';
 const ICON_SEND =
   '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"><path d="M22 2 11 13M22 2l-7 20-4-9-9-4 20-7z"/></svg>';
+
+const ICON_CLIP =
+  '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/></svg>';
+
+function size(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${Math.round(n / 1024)} KB` : `${(n / 1048576).toFixed(1)} MB`;
+}
 
 function uuid(): string {
   const c = (globalThis as { crypto?: Crypto }).crypto;
@@ -120,7 +136,8 @@ class Widget {
   private keyOpen: string;
   private session: Session | null = null;
   private messages: WMessage[] = [];
-  private unacked = new Map<string, string>(); // echo_id -> content
+  private unacked = new Map<string, Outgoing>(); // echo_id -> what was sent
+  private picks: Pick[] = [];
   private ws: WebSocket | null = null;
   private wsOpen = false;
   private attempts = 0;
@@ -144,6 +161,8 @@ class Widget {
   private footEl!: HTMLDivElement;
   private input!: HTMLTextAreaElement;
   private sendBtn!: HTMLButtonElement;
+  private filesEl!: HTMLDivElement;
+  private fileInput!: HTMLInputElement;
   private statusEl!: HTMLDivElement;
   private subEl!: HTMLSpanElement;
   private titleEl!: HTMLDivElement;
@@ -161,8 +180,8 @@ class Widget {
     this.keyPending = `sb_unacked_${this.token}`;
     this.keyOpen = `sb_open_${this.token}`;
     try {
-      const saved = JSON.parse(store.get(this.keyPending) || '[]') as [string, string][];
-      for (const [id, c] of saved) this.unacked.set(id, c);
+      const saved = JSON.parse(store.get(this.keyPending) || '[]') as [string, string | Outgoing][];
+      for (const [id, c] of saved) this.unacked.set(id, typeof c === 'string' ? { c, a: [] } : c);
     } catch { /* ignore */ }
 
     const host = el('div', { id: 'switchboard-widget' });
@@ -232,7 +251,7 @@ class Widget {
     this.sendBtn = el('button', { class: 'send', type: 'button', 'data-testid': 'sb-send', 'aria-label': t('send') }, ICON_SEND);
     this.sendBtn.disabled = true;
     this.input.addEventListener('input', () => {
-      this.sendBtn.disabled = !this.input.value.trim();
+      this.canSend();
       this.autosize();
       this.onTyping();
     });
@@ -240,7 +259,16 @@ class Widget {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.sendFromInput(); }
     });
     this.sendBtn.addEventListener('click', () => this.sendFromInput());
-    this.footEl.append(this.input, this.sendBtn);
+    this.filesEl = el('div', { class: 'files', 'data-testid': 'sb-files' });
+    this.filesEl.hidden = true;
+    this.fileInput = el('input', { type: 'file', multiple: '', hidden: '', 'data-testid': 'sb-file' });
+    this.fileInput.addEventListener('change', () => {
+      for (const f of Array.from(this.fileInput.files || []).slice(0, 10 - this.picks.length)) void this.upload(f);
+      this.fileInput.value = '';
+    });
+    const attach = el('button', { class: 'attach', type: 'button', 'data-testid': 'sb-attach', 'aria-label': t('attach'), title: t('attach') }, ICON_CLIP);
+    attach.addEventListener('click', () => this.fileInput.click());
+    this.footEl.append(this.filesEl, this.fileInput, attach, this.input, this.sendBtn);
     const brand = el('div', { class: 'brand' });
     brand.textContent = t('powered');
 
@@ -340,8 +368,8 @@ class Widget {
       for (const m of res.data) this.upsert(m, false);
     } catch { /* shown later over WS */ }
     // Messages typed before a reload that never reached the server.
-    for (const [echo, content] of this.unacked) {
-      if (!this.messages.some((m) => m.echo_id === echo)) this.messages.push({ kind: 'in', content, echo_id: echo, pending: true });
+    for (const [echo, out] of this.unacked) {
+      if (!this.messages.some((m) => m.echo_id === echo)) this.messages.push({ kind: 'in', content: out.c, attachments: out.a, echo_id: echo, pending: true });
     }
     this.render();
   }
@@ -435,15 +463,19 @@ class Widget {
 
   private flush() {
     if (!this.ws || !this.wsOpen) return;
-    for (const [echo_id, content] of this.unacked) {
-      this.ws.send(JSON.stringify({ type: 'message', content, echo_id }));
-    }
+    for (const [echo_id, out] of this.unacked) this.ws.send(JSON.stringify(this.frame(echo_id, out)));
+  }
+
+  /** The socket frame (and, without `type`, the HTTP body) for an outgoing message. */
+  private frame(echo_id: string, out: Outgoing) {
+    return { type: 'message', echo_id, ...(out.c ? { content: out.c } : {}), ...(out.a.length ? { attachment_ids: out.a.map((f) => f.id) } : {}) };
   }
 
   private async flushHttp() {
-    for (const [echo_id, content] of Array.from(this.unacked)) {
+    for (const [echo_id, out] of Array.from(this.unacked)) {
       try {
-        const m = await this.http<WMessage>('POST', '/api/v1/widget/messages', { content, echo_id });
+        const { type: _, ...body } = this.frame(echo_id, out);
+        const m = await this.http<WMessage>('POST', '/api/v1/widget/messages', body);
         this.upsert(m, false);
       } catch (e) {
         const status = (e as { status?: number }).status ?? 0;
@@ -463,22 +495,65 @@ class Widget {
   }
 
   private sendFromInput() {
+    if (!this.canSend()) return;
     const content = this.input.value.trim();
-    if (!content) return;
+    const out: Outgoing = { c: content, a: this.picks.filter((p) => p.f).map((p) => p.f!) };
     const echo_id = uuid();
-    this.unacked.set(echo_id, content);
+    this.unacked.set(echo_id, out);
     this.saveUnacked();
-    this.messages.push({ kind: 'in', content, echo_id, pending: true });
+    this.messages.push({ kind: 'in', content, attachments: out.a, echo_id, pending: true });
     this.input.value = '';
-    this.sendBtn.disabled = true;
+    this.picks = [];
+    this.renderPicks();
     this.autosize();
     this.sendTyping(false);
     this.render();
     if (this.ws && this.wsOpen) {
-      this.ws.send(JSON.stringify({ type: 'message', content, echo_id }));
+      this.ws.send(JSON.stringify(this.frame(echo_id, out)));
       // No echo in time (a half-dead socket): deliver over HTTP, same echo_id.
       setTimeout(() => { if (this.unacked.has(echo_id)) void this.flushHttp(); }, 6000);
     } else void this.flushHttp();
+  }
+
+  /** Sendable: text or uploaded files, and nothing still uploading. */
+  private canSend(): boolean {
+    const ok = !this.picks.some((p) => !p.f && !p.err) && (!!this.input.value.trim() || this.picks.some((p) => p.f));
+    this.sendBtn.disabled = !ok;
+    return ok;
+  }
+
+  private async upload(file: File) {
+    const p: Pick = { name: file.name || 'file', size: file.size };
+    this.picks.push(p);
+    this.renderPicks();
+    try {
+      const res = await fetch(`${this.api}/api/v1/widget/attachments?filename=${encodeURIComponent(p.name)}`, {
+        method: 'POST', body: file,
+        headers: { 'Content-Type': file.type || 'application/octet-stream', Authorization: `Bearer ${this.session?.visitor_token}` },
+      });
+      if (res.status === 413) p.err = this.t('tooLarge');
+      else if (!res.ok) p.err = this.t('failed');
+      else p.f = await res.json();
+    } catch { p.err = this.t('failed'); }
+    this.renderPicks();
+  }
+
+  private renderPicks() {
+    const box = this.filesEl;
+    box.textContent = '';
+    box.hidden = !this.picks.length;
+    for (const p of this.picks) {
+      const chip = el('span', { class: `chip${p.err ? ' err' : p.f ? '' : ' busy'}`, 'data-testid': 'sb-file-chip', title: p.err || p.name });
+      const name = el('span', { class: 'nm' });
+      name.textContent = p.name;
+      const info = el('span', { class: 'sz' });
+      info.textContent = p.err || size(p.size);
+      const x = el('button', { type: 'button', 'aria-label': this.t('remove') }, ICON_CLOSE.replace(/20/g, '12'));
+      x.addEventListener('click', () => { this.picks = this.picks.filter((q) => q !== p); this.renderPicks(); });
+      chip.append(name, info, x);
+      box.appendChild(chip);
+    }
+    this.canSend();
   }
 
   private onTyping() {
@@ -534,7 +609,8 @@ class Widget {
     let prevSender = '';
     for (const m of this.messages) {
       const kind = m.kind === 'in' || m.kind === 'out' ? m.kind : 'system';
-      const node = el('div', { class: `msg ${kind}${m.pending ? ' pending' : ''}`, 'data-testid': 'sb-message', 'data-kind': kind });
+      const files = m.attachments || [];
+      const node = el('div', { class: `msg ${kind}${m.pending ? ' pending' : ''}${m.content ? '' : ' bare'}`, 'data-testid': 'sb-message', 'data-kind': kind });
       const senderKey = kind + (m.sender?.name || '');
       if (kind === 'out' && m.sender?.name && senderKey !== prevSender) {
         const who = el('span', { class: 'who' });
@@ -543,6 +619,7 @@ class Widget {
       }
       prevSender = senderKey;
       appendText(node, m.content);
+      for (const f of files) node.appendChild(this.fileNode(f));
       body.appendChild(node);
       if (m.pending || m.failed) {
         const meta = el('div', { class: `meta ${kind}${m.failed ? ' failed' : ''}` });
@@ -553,6 +630,23 @@ class Widget {
     if (this.typingEl) body.appendChild(this.typingEl);
     this.scrollDown();
     this.reportRead();
+  }
+
+  /** An image thumbnail (opens full size) or a download link; URLs are relative to the API. */
+  private fileNode(f: WFile): HTMLElement {
+    const href = this.api + f.url;
+    if (f.content_type.startsWith('image/') && f.content_type !== 'image/svg+xml') {
+      const a = el('a', { class: 'img', href, target: '_blank', rel: 'noopener noreferrer', title: f.filename, 'data-testid': 'sb-file-image' });
+      a.appendChild(el('img', { src: href, alt: f.filename }));
+      return a;
+    }
+    const a = el('a', { class: 'file', href, download: f.filename, rel: 'noopener noreferrer', 'data-testid': 'sb-file-link' }, ICON_CLIP);
+    const nm = el('span', { class: 'nm' });
+    nm.textContent = f.filename;
+    const sz = el('span', { class: 'sz' });
+    sz.textContent = size(f.size);
+    a.append(nm, sz);
+    return a;
   }
 
   /** Tells the server the visitor has seen the agent messages up to the newest one shown. */

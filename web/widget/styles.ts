@@ -78,6 +78,28 @@ button { font: inherit; cursor: pointer; }
 .send { width: 40px; height: 40px; border-radius: 12px; border: 0; background: var(--sb-accent); color: #fff; display: grid; place-items: center; flex: none; }
 .send:disabled { opacity: .45; cursor: default; }
 .send svg { width: 18px; height: 18px; }
+.foot { flex-wrap: wrap; }
+.files { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 6px; }
+.chip { display: inline-flex; align-items: center; gap: 6px; max-width: 100%; padding: 4px 4px 4px 10px; border: 1px solid var(--sb-line); border-radius: 10px; background: var(--sb-soft); font-size: 12.5px; }
+.chip .nm, .file .nm { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; max-width: 170px; }
+.chip .sz, .file .sz { color: var(--sb-muted); font-size: 11.5px; white-space: nowrap; }
+.chip.busy .sz::before { content: ""; display: inline-block; width: 10px; height: 10px; margin-right: 5px; vertical-align: -1px; border-radius: 50%; border: 2px solid var(--sb-line); border-top-color: var(--sb-accent); animation: sb-spin .7s linear infinite; }
+.chip.err { border-color: #f3b4b6; background: #fff1f1; }
+.chip.err .sz { color: #d93036; }
+.chip button { border: 0; background: none; color: var(--sb-muted); padding: 3px; border-radius: 6px; display: grid; place-items: center; }
+.chip button:hover { background: var(--sb-line); }
+@keyframes sb-spin { to { transform: rotate(360deg); } }
+.attach { width: 36px; height: 40px; border: 0; background: none; color: var(--sb-muted); border-radius: 10px; display: grid; place-items: center; flex: none; }
+.attach:hover { color: var(--sb-accent); background: var(--sb-soft); }
+.attach svg { width: 20px; height: 20px; }
+.msg .img { display: block; margin-top: 6px; border-radius: 10px; overflow: hidden; }
+.msg .img img { display: block; height: 140px; width: auto; max-width: 100%; min-width: 48px; object-fit: cover; }
+.msg .file { display: flex; align-items: center; gap: 8px; margin-top: 6px; padding: 7px 10px; border-radius: 10px; background: rgba(127,127,127,.12); text-decoration: none; }
+.msg.out .file { background: var(--sb-soft); }
+.msg .file svg { width: 16px; height: 16px; flex: none; }
+.msg .file .sz { color: inherit; opacity: .75; }
+.msg.bare { padding: 0; background: transparent; border: 0; color: var(--sb-ink); }
+.msg.bare > :first-child { margin-top: 0; }
 .status { text-align: center; font-size: 12px; color: var(--sb-muted); padding: 4px; background: #fff7e6; }
 .status[hidden] { display: none; }
 .form { padding: 20px; display: flex; flex-direction: column; gap: 12px; flex: 1; overflow-y: auto; }

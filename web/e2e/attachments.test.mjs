@@ -1,0 +1,136 @@
+// Attachments both ways: the customer attaches a PNG in the widget and sends
+// it alone; Alice sees the image in her thread, attaches a text file and
+// replies; the customer gets a download link whose URL serves the same bytes.
+// A file over the server's limit (10 MiB) is refused with a toast.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { deflateSync } from 'node:zlib';
+import { useServerAndBrowser, skipReason, uiLogin, customerWrites, item, shot, until, uniq, apiLogin, apiCall } from './helpers.mjs';
+
+const env = useServerAndBrowser();
+
+/** A w×h RGB PNG (a diagonal gradient), built in memory. */
+function png(w, h) {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => { let c = 0xffffffff; for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const sum = Buffer.alloc(4); sum.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const o = y * (w * 3 + 1) + 1 + x * 3;
+      raw[o] = 60 + Math.round((x / w) * 180); raw[o + 1] = 80 + Math.round((y / h) * 120); raw[o + 2] = 230;
+    }
+  }
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('customer sends an image, agent sees it and replies with a file the customer downloads', { skip: skipReason || false, timeout: 120_000 }, async () => {
+  const { browser, server } = env;
+  const base = server.url;
+  const customerName = `Iryna ${uniq()}`;
+  const firstWords = `My screen shows an error ${uniq()}`;
+  const image = png(96, 64);
+  const fileText = `Invoice ${uniq()}\nTotal: 42.00 EUR\n`;
+
+  const alice = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+  const customer = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  await uiLogin(alice, base, 'alice@demo.test');
+  await alice.click('[data-testid=tab-unassigned]');
+
+  // The customer writes, then attaches a PNG and sends it alone.
+  await customerWrites(customer, base, { name: customerName }, firstWords);
+  await customer.locator('[data-testid=sb-attach]').waitFor();
+  await customer.setInputFiles('[data-testid=sb-file]', { name: 'screenshot.png', mimeType: 'image/png', buffer: image });
+  const chip = customer.locator('[data-testid=sb-file-chip]', { hasText: 'screenshot.png' });
+  await chip.waitFor({ timeout: 5_000 });
+  await until(async () => !(await chip.getAttribute('class')).includes('busy'), 'the widget upload finished', 10_000);
+  assert.equal(await customer.locator('[data-testid=sb-send]').isDisabled(), false, 'a file alone can be sent');
+  await shot(customer, '50-widget-file-picked');
+  await customer.click('[data-testid=sb-send]');
+  const sentImg = customer.locator('[data-testid=sb-message][data-kind=in]:not(.pending) [data-testid=sb-file-image] img');
+  await sentImg.waitFor({ timeout: 10_000 });
+  await until(() => sentImg.evaluate((i) => i.complete && i.naturalWidth === 96), 'the thumbnail loaded in the widget', 10_000);
+  assert.equal(await customer.locator('[data-testid=sb-file-chip]').count(), 0, 'the chip is gone after sending');
+  await shot(customer, '51-widget-image-sent');
+
+  // Alice opens the conversation (claims it) and sees the image.
+  await item(alice, customerName).waitFor({ timeout: 10_000 });
+  assert.match(await item(alice, customerName).innerText(), /screenshot\.png/, 'the list preview names the file');
+  await item(alice, customerName).click();
+  const thumb = alice.locator('[data-testid=thread] [data-testid=message][data-kind=in] [data-testid=attachment-image]');
+  await thumb.waitFor({ timeout: 10_000 });
+  await until(() => thumb.locator('img').evaluate((i) => i.complete && i.naturalWidth === 96 && i.naturalHeight === 64), 'the image loaded in the thread', 10_000);
+  // Clicking opens the full-size image in a new tab.
+  assert.equal(await thumb.getAttribute('target'), '_blank');
+  const href = await thumb.getAttribute('href');
+  assert.match(href, /^\/files\/\d+\/\d+\/[^/]+\/screenshot\.png$/);
+  const [tab] = await Promise.all([alice.context().waitForEvent('page'), thumb.click()]);
+  await tab.waitForLoadState();
+  assert.equal(new URL(tab.url()).pathname, href);
+  await tab.close();
+  const served = await fetch(base + href);
+  assert.equal(served.headers.get('content-type'), 'image/png');
+  assert.ok(Buffer.from(await served.arrayBuffer()).equals(image), 'the server returns the uploaded PNG');
+
+  // A file over the limit is refused with a toast and leaves no chip.
+  await alice.setInputFiles('[data-testid=composer-file]', { name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(10 * 1024 * 1024 + 1024, 7) });
+  await alice.locator('[data-testid=toast]', { hasText: 'huge.bin' }).waitFor({ timeout: 20_000 });
+  await until(async () => (await alice.locator('[data-testid=composer-file-chip]').count()) === 0, 'the refused file left the composer');
+  await shot(alice, '52-agent-upload-too-large');
+
+  // Alice attaches a text file and replies with it.
+  await alice.setInputFiles('[data-testid=composer-file]', { name: 'invoice.txt', mimeType: 'text/plain', buffer: Buffer.from(fileText) });
+  await alice.locator('[data-testid=composer-file-chip][data-state=ready]', { hasText: 'invoice.txt' }).waitFor({ timeout: 10_000 });
+  await alice.fill('[data-testid=composer-input]', 'Here is your invoice');
+  await shot(alice, '53-agent-file-ready');
+  await alice.click('[data-testid=composer-send]');
+  const reply = alice.locator('[data-testid=thread] [data-testid=message][data-kind=out]', { hasText: 'Here is your invoice' });
+  await reply.and(alice.locator(':not([data-status=sending])')).waitFor({ timeout: 10_000 });
+  await reply.locator('[data-testid=attachment-file]', { hasText: 'invoice.txt' }).waitFor({ timeout: 10_000 });
+  assert.equal(await alice.locator('[data-testid=composer-file-chip]').count(), 0, 'the composer is empty after sending');
+  await shot(alice, '54-agent-thread-attachments');
+
+  // The server stored one file on each message.
+  const a = await apiLogin(base, 'alice@demo.test');
+  const convs = await apiCall(base, 'GET', `workspaces/${a.ws}/conversations?assignee=me`, a.token);
+  const conv = convs.data.find((c) => c.contact.name === customerName);
+  assert.ok(conv, 'conversation assigned to Alice');
+  const msgs = (await apiCall(base, 'GET', `workspaces/${a.ws}/conversations/${conv.id}/messages`, a.token)).data;
+  const withImage = msgs.find((m) => m.attachments?.some((f) => f.filename === 'screenshot.png'));
+  assert.equal(withImage?.kind, 'in');
+  assert.equal(withImage.content, '');
+  const withFile = msgs.find((m) => m.content === 'Here is your invoice');
+  assert.deepEqual(withFile.attachments.map((f) => [f.filename, f.content_type, f.size]), [['invoice.txt', 'text/plain', Buffer.byteLength(fileText)]]);
+
+  // The customer sees a download link that serves the same bytes.
+  const link = customer.locator('[data-testid=sb-message][data-kind=out]', { hasText: 'Here is your invoice' }).locator('[data-testid=sb-file-link]');
+  await link.waitFor({ timeout: 10_000 });
+  assert.match(await link.innerText(), /invoice\.txt/);
+  const linkHref = await link.getAttribute('href');
+  assert.ok(linkHref.startsWith(`${base}/files/`), `absolute URL on the API origin: ${linkHref}`);
+  assert.equal(await link.getAttribute('download'), 'invoice.txt');
+  const fromNode = await fetch(linkHref);
+  assert.equal(fromNode.status, 200);
+  assert.match(fromNode.headers.get('content-disposition') ?? '', /^attachment/);
+  assert.equal(await fromNode.text(), fileText);
+  const fromPage = await customer.evaluate(async (u) => (await fetch(u)).text(), linkHref);
+  assert.equal(fromPage, fileText);
+  await shot(customer, '55-widget-file-link');
+
+  // Both survive a reload of the widget (history carries the attachments).
+  await customer.reload();
+  await customer.locator('[data-testid=sb-panel]').waitFor({ timeout: 5_000 });
+  await customer.locator('[data-testid=sb-file-link]', { hasText: 'invoice.txt' }).waitFor({ timeout: 10_000 });
+  await customer.locator('[data-testid=sb-file-image] img').waitFor({ timeout: 10_000 });
+});
