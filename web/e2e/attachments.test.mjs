@@ -83,6 +83,27 @@ test('customer sends an image, agent sees it and replies with a file the custome
   assert.equal(served.headers.get('content-type'), 'image/png');
   assert.ok(Buffer.from(await served.arrayBuffer()).equals(image), 'the server returns the uploaded PNG');
 
+  // Pasting an image and dropping a file onto the composer upload them too;
+  // the × takes them off again.
+  await alice.locator('[data-testid=composer-input]').evaluate((box, bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+    box.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, [...image]);
+  await alice.locator('[data-testid=composer]').evaluate((composer) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped notes'], 'notes.md', { type: 'text/markdown' }));
+    composer.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    composer.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await alice.locator('[data-testid=composer-file-chip][data-state=ready]', { hasText: 'pasted.png' }).waitFor({ timeout: 10_000 });
+  await alice.locator('[data-testid=composer-file-chip][data-state=ready]', { hasText: 'notes.md' }).waitFor({ timeout: 10_000 });
+  await shot(alice, '52a-agent-pasted-and-dropped');
+  for (const name of ['pasted.png', 'notes.md']) {
+    await alice.locator('[data-testid=composer-file-chip]', { hasText: name }).locator('[data-testid=composer-file-remove]').click();
+  }
+  assert.equal(await alice.locator('[data-testid=composer-file-chip]').count(), 0, 'removed from the composer');
+
   // A file over the limit is refused with a toast and leaves no chip.
   await alice.setInputFiles('[data-testid=composer-file]', { name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(10 * 1024 * 1024 + 1024, 7) });
   await alice.locator('[data-testid=toast]', { hasText: 'huge.bin' }).waitFor({ timeout: 20_000 });

@@ -259,6 +259,12 @@ class Widget {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.sendFromInput(); }
     });
     this.sendBtn.addEventListener('click', () => this.sendFromInput());
+    this.input.addEventListener('paste', (e) => {
+      const imgs = Array.from(e.clipboardData?.files || []).filter((f) => f.type.startsWith('image/'));
+      if (!imgs.length) return;
+      e.preventDefault();
+      for (const f of imgs.slice(0, 10 - this.picks.length)) void this.upload(f);
+    });
     this.filesEl = el('div', { class: 'files', 'data-testid': 'sb-files' });
     this.filesEl.hidden = true;
     this.fileInput = el('input', { type: 'file', multiple: '', hidden: '', 'data-testid': 'sb-file' });

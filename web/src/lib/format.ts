@@ -86,5 +86,7 @@ export function messagePreview(m: Pick<Message, 'content' | 'attachments'> | nul
   if (!m) return '';
   const files = m.attachments ?? [];
   if (m.content) return files.length ? `📎 ${m.content}` : m.content;
-  return files.length ? `📎 ${files.map((a) => a.filename).join(', ')}` : '';
+  // Empty text means files (the server requires one or the other); a
+  // conversation's last_message may come without its attachments listed.
+  return `📎 ${files.length ? files.map((a) => a.filename).join(', ') : i18n.t('thread.attachment')}`;
 }

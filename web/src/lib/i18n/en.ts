@@ -44,7 +44,7 @@ export const en = {
   'composer.attach': 'Attach files', 'composer.dropHere': 'Drop files to attach', 'composer.uploading': 'Uploading…',
   'composer.uploadFailed': 'Could not upload {name}: {error}', 'composer.tooMany': 'At most {n} files per message',
   'composer.tooLarge': '{name} is too large to send',
-  'thread.download': 'Download', 'thread.openImage': 'Open full size',
+  'thread.attachment': 'Attachment', 'thread.download': 'Download', 'thread.openImage': 'Open full size',
   'contact.anonymous': 'Visitor', 'contact.since': 'Customer since {date}', 'contact.name': 'Name', 'contact.email': 'Email', 'contact.phone': 'Phone',
   'contact.customFields': 'Custom fields', 'contact.fieldName': 'Field', 'contact.fieldValue': 'Value', 'contact.addField': 'Add field',
   'contact.history': 'Conversations', 'contact.noHistory': 'No other conversations', 'contact.saved': 'Contact saved',

@@ -45,7 +45,7 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'composer.attach': 'Прикрепить файлы', 'composer.dropHere': 'Отпустите файлы, чтобы прикрепить', 'composer.uploading': 'Загрузка…',
   'composer.uploadFailed': 'Не удалось загрузить {name}: {error}', 'composer.tooMany': 'Не больше {n} файлов в сообщении',
   'composer.tooLarge': '{name}: файл слишком большой',
-  'thread.download': 'Скачать', 'thread.openImage': 'Открыть в полном размере',
+  'thread.attachment': 'Вложение', 'thread.download': 'Скачать', 'thread.openImage': 'Открыть в полном размере',
   'contact.anonymous': 'Посетитель', 'contact.since': 'Клиент с {date}', 'contact.name': 'Имя', 'contact.email': 'Email', 'contact.phone': 'Телефон',
   'contact.customFields': 'Дополнительные поля', 'contact.fieldName': 'Поле', 'contact.fieldValue': 'Значение', 'contact.addField': 'Добавить поле',
   'contact.history': 'Обращения', 'contact.noHistory': 'Других обращений нет', 'contact.saved': 'Контакт сохранён',

@@ -45,7 +45,7 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'composer.attach': 'Прикріпити файли', 'composer.dropHere': 'Відпустіть файли, щоб прикріпити', 'composer.uploading': 'Завантаження…',
   'composer.uploadFailed': 'Не вдалося завантажити {name}: {error}', 'composer.tooMany': 'Не більше {n} файлів у повідомленні',
   'composer.tooLarge': '{name}: файл завеликий',
-  'thread.download': 'Завантажити', 'thread.openImage': 'Відкрити в повному розмірі',
+  'thread.attachment': 'Вкладення', 'thread.download': 'Завантажити', 'thread.openImage': 'Відкрити в повному розмірі',
   'contact.anonymous': 'Відвідувач', 'contact.since': 'Клієнт з {date}', 'contact.name': "Ім'я", 'contact.email': 'Email', 'contact.phone': 'Телефон',
   'contact.customFields': 'Додаткові поля', 'contact.fieldName': 'Поле', 'contact.fieldValue': 'Значення', 'contact.addField': 'Додати поле',
   'contact.history': 'Звернення', 'contact.noHistory': 'Інших звернень немає', 'contact.saved': 'Контакт збережено',
