@@ -12,6 +12,10 @@
 // Read receipts: while the panel is open and the page is visible, the widget
 // reports the newest agent message it shows ({"type":"read","up_to":id} on the
 // socket, POST /api/v1/widget/read when the socket is down).
+//
+// Attachments: a picked (or pasted) file is uploaded at once
+// (POST /api/v1/widget/attachments) and its id goes with the next message;
+// the unacknowledged set keeps the files, so a resend carries them again.
 import { css } from './styles';
 import { linkParts } from '../src/lib/links';
 
@@ -438,9 +442,8 @@ class Widget {
         this.upsert(frame.data as WMessage, frame.type === 'message.created');
         this.render();
       } else if (frame.type === 'typing') {
-        // Only the team's typing: the visitor's own typing comes back without a name or with theirs.
-        const name = frame.data?.name;
-        if (name && name !== this.session?.contact.name) this.showAgentTyping(!!frame.data?.on);
+        // The server sends only agents' typing ({"on","name"}), never the visitor's own.
+        if (frame.data?.name) this.showAgentTyping(!!frame.data.on);
       } else if (frame.type === 'resync') {
         void this.loadHistory();
       }
