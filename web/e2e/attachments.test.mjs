@@ -51,6 +51,15 @@ test('customer sends an image, agent sees it and replies with a file the custome
   // The customer writes, then attaches a PNG and sends it alone.
   await customerWrites(customer, base, { name: customerName }, firstWords);
   await customer.locator('[data-testid=sb-attach]').waitFor();
+  // Over the limit: the chip says so and the file cannot be sent; × removes it.
+  await customer.setInputFiles('[data-testid=sb-file]', { name: 'video.mov', mimeType: 'video/quicktime', buffer: Buffer.alloc(10 * 1024 * 1024 + 1024, 1) });
+  const big = customer.locator('[data-testid=sb-file-chip]', { hasText: 'video.mov' });
+  await until(async () => (await big.getAttribute('class'))?.includes('err'), 'the widget refuses the large file', 20_000);
+  assert.match(await big.innerText(), /Too large/);
+  assert.equal(await customer.locator('[data-testid=sb-send]').isDisabled(), true, 'nothing to send');
+  await shot(customer, '49-widget-file-too-large');
+  await big.locator('button').click();
+  assert.equal(await customer.locator('[data-testid=sb-file-chip]').count(), 0);
   await customer.setInputFiles('[data-testid=sb-file]', { name: 'screenshot.png', mimeType: 'image/png', buffer: image });
   const chip = customer.locator('[data-testid=sb-file-chip]', { hasText: 'screenshot.png' });
   await chip.waitFor({ timeout: 5_000 });

@@ -283,6 +283,14 @@ class Widget {
     brand.textContent = t('powered');
 
     this.panel.append(head, this.statusEl, this.bodyEl, this.formEl, this.footEl, brand);
+    // Files dropped anywhere on the chat are attached (not opened by the browser).
+    const files = (e: DragEvent) => !!e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files') && !this.footEl.hidden;
+    this.panel.addEventListener('dragover', (e) => { if (files(e)) e.preventDefault(); });
+    this.panel.addEventListener('drop', (e) => {
+      if (!files(e)) return;
+      e.preventDefault();
+      for (const f of Array.from(e.dataTransfer!.files).slice(0, 10 - this.picks.length)) void this.upload(f);
+    });
     root.append(this.launcher, this.panel);
     this.shadow.appendChild(root);
     this.setConnected(true);
