@@ -164,3 +164,51 @@ test('customer sends an image, agent sees it and replies with a file the custome
   await customer.locator('[data-testid=sb-file-link]', { hasText: 'invoice.txt' }).waitFor({ timeout: 10_000 });
   await customer.locator('[data-testid=sb-file-image] img').waitFor({ timeout: 10_000 });
 });
+
+test('a file-only widget message whose echo is lost is resent with its files, exactly once', { skip: skipReason || false, timeout: 90_000 }, async () => {
+  const { browser, server } = env;
+  const base = server.url;
+  const name = `Taras ${uniq()}`;
+  const page = await (await browser.newContext()).newPage();
+  let connections = 0;
+  let dropped = false;
+  const sent = [];
+  await page.routeWebSocket(/\/api\/v1\/widget\/ws/, (ws) => {
+    const n = ++connections;
+    const upstream = ws.connectToServer();
+    ws.onMessage((m) => { sent.push({ n, frame: JSON.parse(String(m)) }); upstream.send(m); });
+    upstream.onMessage((m) => {
+      const frame = JSON.parse(String(m));
+      if (n === 1 && frame.type === 'message.created' && frame.data?.attachments?.length) {
+        dropped = true;
+        setTimeout(() => { ws.close(); upstream.close(); }, 200);
+        return;
+      }
+      ws.send(m);
+    });
+  });
+  await customerWrites(page, base, { name }, `Before the file ${uniq()}`);
+  await page.setInputFiles('[data-testid=sb-file]', { name: 'receipt.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n% test\n') });
+  await until(async () => !(await page.locator('[data-testid=sb-send]').isDisabled()), 'upload finished', 10_000);
+  await page.click('[data-testid=sb-send]');
+  await until(() => dropped, 'the echo was dropped', 10_000);
+  await until(() => connections >= 2, 'the widget reconnected', 20_000);
+  const first = sent.find((s) => s.n === 1 && s.frame.type === 'message' && s.frame.attachment_ids?.length);
+  const again = await until(() => sent.find((s) => s.n >= 2 && s.frame.type === 'message' && s.frame.echo_id === first.frame.echo_id), 'the resend', 10_000);
+  assert.deepEqual(again.frame.attachment_ids, first.frame.attachment_ids, 'the resend carries the same files');
+  assert.equal(again.frame.content, undefined, 'no text was invented');
+  const mine = page.locator('[data-testid=sb-message][data-kind=in]', { has: page.locator('[data-testid=sb-file-link]') });
+  await until(async () => {
+    const classes = await mine.evaluateAll((els) => els.map((e) => e.className));
+    return classes.length === 1 && !classes[0].includes('pending') ? true : JSON.stringify(classes) && false;
+  }, 'one acknowledged copy', 10_000).catch(async (e) => {
+    throw new Error(`${e.message}; shown: ${JSON.stringify(await page.locator('[data-testid=sb-message]').evaluateAll((els) => els.map((x) => [x.className, x.textContent])))}`);
+  });
+  await shot(page, '56-widget-file-resent');
+
+  const admin = await apiLogin(base, 'admin@demo.test');
+  const convs = await apiCall(base, 'GET', `workspaces/${admin.ws}/conversations?limit=200`, admin.token);
+  const conv = convs.data.find((c) => c.contact.name === name);
+  const msgs = await apiCall(base, 'GET', `workspaces/${admin.ws}/conversations/${conv.id}/messages`, admin.token);
+  assert.equal(msgs.data.filter((m) => m.attachments?.some((f) => f.filename === 'receipt.pdf')).length, 1, 'stored once');
+});

@@ -605,7 +605,12 @@ class Widget {
     if (m.kind === 'note') return;
     if (m.echo_id && this.unacked.delete(m.echo_id)) this.saveUnacked();
     const i = this.messages.findIndex((x) => (m.id != null && x.id === m.id) || (m.echo_id && x.echo_id === m.echo_id));
-    if (i >= 0) { this.messages[i] = { ...m, pending: false }; return; }
+    if (i >= 0) {
+      // The echo of a resent (duplicate) message comes without its files: keep the ones shown.
+      const had = this.messages[i].attachments;
+      this.messages[i] = { ...m, attachments: m.attachments?.length ? m.attachments : had, pending: false };
+      return;
+    }
     this.messages.push(m);
     if (live && m.kind === 'out') {
       this.showAgentTyping(false);
