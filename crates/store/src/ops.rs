@@ -883,10 +883,12 @@ fn conversation_row(r: &DbRow) -> Result<Conversation> {
     })
 }
 
-async fn attach_tags(c: &mut Conn, conversations: &mut [Conversation]) -> Result<()> {
+/// Tags, and the files of each last message.
+async fn attach_tags(c: &mut Conn, ws: WorkspaceId, conversations: &mut [Conversation]) -> Result<()> {
     if conversations.is_empty() {
         return Ok(());
     }
+    attach_last_message_files(c, ws, conversations).await?;
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT x.conversation_id, t.name FROM conversation_tags x JOIN tags t ON t.id = x.tag_id WHERE x.conversation_id IN (",
     );
@@ -919,7 +921,7 @@ async fn fetch_conversations(c: &mut Conn, ws: WorkspaceId, ids: &[i64]) -> Resu
     qb.push(") ORDER BY c.id");
     let rows = qb.build().fetch_all(&mut *c).await?;
     let mut list = rows.iter().map(conversation_row).collect::<Result<Vec<_>>>()?;
-    attach_tags(c, &mut list).await?;
+    attach_tags(c, ws, &mut list).await?;
     Ok(list)
 }
 
@@ -998,7 +1000,7 @@ pub async fn list_conversations(c: &mut Conn, viewer: &Viewer, f: &ConversationF
     } else {
         None
     };
-    attach_tags(c, &mut items).await?;
+    attach_tags(c, ws, &mut items).await?;
     Ok(Paged { items, next })
 }
 
@@ -1261,7 +1263,11 @@ async fn message_by_dedup_key(c: &mut Conn, ws: WorkspaceId, key: &str) -> Resul
         .bind(key)
         .fetch_optional(&mut *c)
         .await?;
-    r.as_ref().map(message_row).transpose()
+    let Some(r) = r else { return Ok(None) };
+    let mut m = [message_row(&r)?];
+    attach_files(c, ws, &mut m).await?;
+    let [m] = m;
+    Ok(Some(m))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1872,4 +1878,17 @@ pub async fn attachment_file(c: &mut Conn, ws: WorkspaceId, id: AttachmentId, ke
         None => Ok(None),
         Some(r) => Ok(Some(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })),
     }
+}
+
+/// Fills the files of each conversation's last message (list previews name
+/// them), with the same loader as full messages.
+async fn attach_last_message_files(c: &mut Conn, ws: WorkspaceId, conversations: &mut [Conversation]) -> Result<()> {
+    let mut lasts: Vec<Message> = conversations.iter_mut().filter_map(|x| x.last_message.take()).collect();
+    attach_files(c, ws, &mut lasts).await?;
+    for m in lasts {
+        if let Some(conv) = conversations.iter_mut().find(|x| x.id == m.conversation_id) {
+            conv.last_message = Some(m);
+        }
+    }
+    Ok(())
 }

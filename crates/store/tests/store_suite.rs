@@ -593,4 +593,26 @@ async fn attachments_are_stored_linked_once_and_served_by_key(store: Store) {
     assert_eq!(store.list_messages(w.ws, conv, Page::first(50)).await.unwrap().items.len(), before, "a refused send stores nothing");
     let listed = store.list_messages(w.ws, conv, Page::first(50)).await.unwrap();
     assert_eq!(listed.items.last().unwrap().attachments[0].id, a.id);
+    // List previews and resend answers carry the files too.
+    let preview = store.get_conversation(w.ws, conv).await.unwrap().unwrap().last_message.unwrap();
+    assert_eq!(preview.attachments.iter().map(|x| x.id).collect::<Vec<_>>(), vec![a.id]);
+    let second = store
+        .create_attachment(
+            w.ws,
+            NewAttachment {
+                owner: UploadOwner::Agent { conversation: conv, user: w.agent },
+                filename: "b.txt".into(),
+                content_type: "text/plain".into(),
+                data: b"b".to_vec(),
+                access_key: "q".repeat(64),
+            },
+            at(5),
+        )
+        .await
+        .unwrap();
+    let with_echo = OutboundMessage { echo_id: Some("e-file".into()), ..out(vec![second.id]) };
+    store.send_message(w.ws, conv, with_echo.clone(), at(6)).await.unwrap();
+    let resent = store.send_message(w.ws, conv, with_echo, at(7)).await.unwrap();
+    assert!(resent.events.is_empty());
+    assert_eq!(resent.value.attachments.len(), 1, "the resend answer names its files");
 }
