@@ -78,21 +78,23 @@ pub async fn verify_password(password: &str, hash: Option<String>) -> bool {
     exists && result
 }
 
-fn bearer_or_cookie(parts: &Parts) -> Option<String> {
+/// A token from `Authorization: Bearer …`, or — on WebSocket handshakes
+/// only, since browsers cannot set headers there — from `?token=`. Nowhere
+/// else from the query: URLs end up in logs.
+pub fn header_or_socket_token(parts: &Parts) -> Option<String> {
     if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             return Some(t.trim().to_owned());
         }
     }
-    // Browsers cannot set headers on a WebSocket handshake, so sockets may
-    // pass the token in the query. Nowhere else: URLs end up in logs.
-    if let Some(q) = parts.uri.query().filter(|_| parts.uri.path().ends_with("/ws")) {
-        for pair in q.split('&') {
-            if let Some(t) = pair.strip_prefix("token=") {
-                return Some(t.to_owned());
-            }
-        }
+    let q = parts.uri.query().filter(|_| parts.uri.path().ends_with("/ws"))?;
+    q.split('&').find_map(|pair| pair.strip_prefix("token=")).map(str::to_owned)
+}
+
+fn bearer_or_cookie(parts: &Parts) -> Option<String> {
+    if let Some(t) = header_or_socket_token(parts) {
+        return Some(t);
     }
     for cookies in parts.headers.get_all(header::COOKIE) {
         let Ok(s) = cookies.to_str() else { continue };

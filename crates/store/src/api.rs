@@ -257,7 +257,7 @@ impl Backend {
     pub async fn list_api_tokens(&self, ws: WorkspaceId) -> Result<Vec<ApiTokenInfo>> {
         ops::list_api_tokens(&mut *self.read().await?, ws).await
     }
-    pub async fn delete_api_token(&self, ws: WorkspaceId, id: ApiTokenId) -> Result<()> {
+    pub async fn delete_api_token(&self, ws: WorkspaceId, id: ApiTokenId) -> Result<UserId> {
         self.write(move |c| Box::pin(async move { ops::delete_api_token(c, ws, id).await })).await
     }
     pub async fn advance_delivery(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Result<Written<Vec<Message>>> {

@@ -172,5 +172,5 @@ forward! {
     fn get_business_hours(ws: WorkspaceId) -> Option<String>;
     fn set_business_hours(ws: WorkspaceId, config: &str, now: Timestamp) -> ();
     fn list_api_tokens(ws: WorkspaceId) -> Vec<ApiTokenInfo>;
-    fn delete_api_token(ws: WorkspaceId, id: ApiTokenId) -> ();
+    fn delete_api_token(ws: WorkspaceId, id: ApiTokenId) -> UserId;
 }

@@ -1282,7 +1282,7 @@ async fn insert_message(
     echo_id: Option<&str>,
     dedup_key: Option<&str>,
     now: Timestamp,
-) -> Result<Message> {
+) -> Result<MessageId> {
     let r = sqlx::query(
         "INSERT INTO messages (workspace_id, conversation_id, kind, content, sender_type, sender_id, sender_name,
                                status, echo_id, dedup_key, created_at)
@@ -1304,7 +1304,7 @@ async fn insert_message(
     .fetch_optional(&mut *c)
     .await?;
     match r {
-        Some(r) => get_message(c, ws, r.try_get(0)?).await,
+        Some(r) => Ok(MessageId(r.try_get(0)?)),
         // A concurrent writer (PostgreSQL only: SQLite has one writer) stored
         // the same message between our check and insert.
         None => Err(StoreError::conflict("duplicate_race", "the same message was stored concurrently")),
@@ -1317,9 +1317,10 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
             let conversation = must_conversation(c, ws, existing.conversation_id).await?;
             return Ok(Received { message: existing, conversation, created: false, events: Vec::new() });
         }
-    if get_inbox(c, ws, m.inbox_id).await?.is_none() || get_contact(c, ws, m.contact_id).await?.is_none() {
+    if get_inbox(c, ws, m.inbox_id).await?.is_none() {
         return Err(StoreError::NotFound);
     }
+    let contact = get_contact(c, ws, m.contact_id).await?.ok_or(StoreError::NotFound)?;
     let latest = sqlx::query(
         "SELECT id, status FROM conversations WHERE workspace_id = $1 AND contact_id = $2 AND inbox_id = $3
          ORDER BY id DESC LIMIT 1",
@@ -1351,9 +1352,8 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
             (ConversationId(r.try_get(0)?), true)
         }
     };
-    let contact = get_contact(c, ws, m.contact_id).await?.ok_or(StoreError::NotFound)?;
     let sender = Sender { kind: SenderType::Contact, id: Some(contact.id.0), name: contact.name.clone() };
-    let message = insert_message(
+    let message_id = insert_message(
         c,
         ws,
         conversation_id,
@@ -1366,12 +1366,8 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
         now,
     )
     .await?;
-    let message = if m.attachment_ids.is_empty() {
-        message
-    } else {
-        link_attachments(c, ws, message.id, AttachmentOwner::Contact(m.contact_id), &m.attachment_ids).await?;
-        get_message(c, ws, message.id.0).await?
-    };
+    link_attachments(c, ws, message_id, AttachmentOwner::Contact(m.contact_id), &m.attachment_ids).await?;
+    let message = get_message(c, ws, message_id.0).await?;
     // A customer writing to a snoozed conversation wakes it up.
     sqlx::query(
         "UPDATE conversations
@@ -1419,15 +1415,11 @@ pub async fn send_message(
             return Err(StoreError::conflict("echo_id_reused", "this echo_id was used for another conversation"));
         }
     must_conversation(c, ws, id).await?;
-    let message =
+    let message_id =
         insert_message(c, ws, id, m.kind, &m.content, &m.sender, m.status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
             .await?;
-    let message = if m.attachment_ids.is_empty() {
-        message
-    } else {
-        link_attachments(c, ws, message.id, AttachmentOwner::Conversation(id), &m.attachment_ids).await?;
-        get_message(c, ws, message.id.0).await?
-    };
+    link_attachments(c, ws, message_id, AttachmentOwner::Conversation(id), &m.attachment_ids).await?;
+    let message = get_message(c, ws, message_id.0).await?;
     if m.kind == MessageKind::Out {
         // The first reply stops the customer's wait and, if nobody had the
         // conversation, gives it to whoever answered.
@@ -1712,16 +1704,15 @@ pub async fn list_api_tokens(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<ApiTok
         .collect()
 }
 
-pub async fn delete_api_token(c: &mut Conn, ws: WorkspaceId, id: ApiTokenId) -> Result<()> {
-    let done = sqlx::query("DELETE FROM api_tokens WHERE workspace_id = $1 AND id = $2")
+/// Revokes a token; answers whose it was, so their sockets can be closed.
+pub async fn delete_api_token(c: &mut Conn, ws: WorkspaceId, id: ApiTokenId) -> Result<UserId> {
+    let r = sqlx::query("DELETE FROM api_tokens WHERE workspace_id = $1 AND id = $2 RETURNING user_id")
         .bind(ws.0)
         .bind(id.0)
-        .execute(&mut *c)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(UserId(r.try_get(0)?))
 }
 
 /// Moves the customer-facing messages `ids` (or, with `up_to`, every agent

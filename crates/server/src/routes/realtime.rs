@@ -114,11 +114,12 @@ async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<
             event = events.recv() => {
                 match event {
                     Ok(e) => {
-                        if let EventPayload::CredentialsRevoked { user_id } = e.payload {
-                            if user_id == user.id && !authed.still_valid(&st).await {
-                                let _ = ws.send(WsMessage::Close(None)).await;
-                                break;
-                            }
+                        if let EventPayload::CredentialsRevoked { user_id } = e.payload
+                            && user_id == user.id
+                            && !authed.still_valid(&st).await
+                        {
+                            let _ = ws.send(WsMessage::Close(None)).await;
+                            break;
                         }
                         if let EventPayload::MembershipChanged { user_id } = e.payload
                             && user_id == user.id {

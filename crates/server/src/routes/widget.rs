@@ -28,14 +28,6 @@ pub struct Visitor {
     pub inbox: Inbox,
 }
 
-fn token_from(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(t) = v.trim().strip_prefix("Bearer ") {
-            return Some(t.trim().to_owned());
-        }
-    parts.uri.query()?.split('&').find_map(|p| p.strip_prefix("token=")).map(str::to_owned)
-}
-
 async fn verify_visitor(st: &AppState, token: &str) -> ApiResult<Visitor> {
     let bad = || ApiError::InvalidCredentials("invalid_visitor_token");
     let peeked = VisitorClaims::peek(token).map_err(|_| bad())?;
@@ -49,7 +41,7 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        let token = token_from(parts).ok_or(ApiError::Unauthorized)?;
+        let token = crate::auth::header_or_socket_token(parts).ok_or(ApiError::Unauthorized)?;
         let visitor = verify_visitor(st, &token).await?;
         check_origin(&visitor.inbox, &parts.headers)?;
         Ok(visitor)

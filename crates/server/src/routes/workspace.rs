@@ -133,11 +133,8 @@ pub async fn list_api_tokens(State(st): State<AppState>, ctx: Ctx) -> ApiResult<
 pub async fn delete_api_token(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPath<(i64, i64)>) -> ApiResult<StatusCode> {
     let (_, id) = path;
     ctx.require(Role::Admin)?;
-    let owner = st.store.list_api_tokens(ctx.ws()).await?.into_iter().find(|t| t.id == ApiTokenId(id)).map(|t| t.user_id);
-    st.store.delete_api_token(ctx.ws(), ApiTokenId(id)).await?;
-    if let Some(user_id) = owner {
-        st.publish(vec![events::Event { workspace_id: ctx.ws(), scope: None, payload: events::EventPayload::CredentialsRevoked { user_id } }]);
-    }
+    let user_id = st.store.delete_api_token(ctx.ws(), ApiTokenId(id)).await?;
+    st.publish(vec![events::Event { workspace_id: ctx.ws(), scope: None, payload: events::EventPayload::CredentialsRevoked { user_id } }]);
     Ok(StatusCode::NO_CONTENT)
 }
 
