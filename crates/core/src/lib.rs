@@ -14,6 +14,7 @@ pub mod inbox_config;
 pub mod live;
 pub mod model;
 pub mod rate_limit;
+pub mod routing;
 pub mod template;
 pub mod time;
 pub mod validate;
