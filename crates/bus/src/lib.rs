@@ -27,6 +27,8 @@ pub struct Bus {
     /// Set when scaled out: every published event is also sent to the other
     /// nodes, in order, by one forwarding task.
     remote: Option<mpsc::UnboundedSender<Arc<Event>>>,
+    /// Only the events published by this process (see `subscribe_own`).
+    own: broadcast::Sender<Arc<Event>>,
 }
 
 impl Default for Bus {
@@ -38,7 +40,8 @@ impl Default for Bus {
 impl Bus {
     pub fn in_process() -> Bus {
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
-        Bus { local, remote: None }
+        let (own, _) = broadcast::channel(LOCAL_CAPACITY);
+        Bus { local, remote: None, own }
     }
 
     /// A bus that also exchanges events with the other nodes through the
@@ -48,7 +51,8 @@ impl Bus {
     pub async fn with_nats(url: &str, subject_prefix: &str) -> Result<Bus, NatsError> {
         let (local, _) = broadcast::channel(LOCAL_CAPACITY);
         let remote = nats::link(url, subject_prefix, local.clone()).await?;
-        Ok(Bus { local, remote: Some(remote) })
+        let (own, _) = broadcast::channel(LOCAL_CAPACITY);
+        Ok(Bus { local, remote: Some(remote), own })
     }
 
     pub fn is_distributed(&self) -> bool {
@@ -62,6 +66,9 @@ impl Bus {
         if let Some(remote) = &self.remote {
             let _ = remote.send(event.clone());
         }
+        if self.own.receiver_count() > 0 {
+            let _ = self.own.send(event.clone());
+        }
         let _ = self.local.send(event);
     }
 
@@ -73,6 +80,14 @@ impl Bus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.local.subscribe()
+    }
+
+    /// Only the events published by this process, not those heard from
+    /// other nodes: for work that must happen once per committed write in
+    /// the whole deployment (automation rules), done by the node that
+    /// committed it.
+    pub fn subscribe_own(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.own.subscribe()
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -108,6 +123,14 @@ mod tests {
             assert_eq!(*rx.recv().await.unwrap(), presence(1));
             assert_eq!(*rx.recv().await.unwrap(), presence(2));
         }
+    }
+
+    #[tokio::test]
+    async fn own_subscribers_get_this_process_events() {
+        let bus = Bus::in_process();
+        let mut own = bus.subscribe_own();
+        bus.publish(presence(1));
+        assert_eq!(*own.recv().await.expect("event"), presence(1));
     }
 
     #[test]

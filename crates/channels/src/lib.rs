@@ -6,3 +6,4 @@
 //! the store), or trust a payload before its signature is checked.
 
 pub mod webchat;
+pub mod webhook;

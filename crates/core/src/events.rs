@@ -43,6 +43,59 @@ pub struct TypingChange {
     pub on: bool,
 }
 
+/// A conversation's status moved (`from` ≠ `to`): carried as its own event
+/// so consumers (automation's `status_changed` trigger, integrators) need
+/// not remember every conversation's previous state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub conversation_id: ConversationId,
+    pub from: ConversationStatus,
+    pub to: ConversationStatus,
+}
+
+/// A tag that was not on the conversation before was put on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagAdded {
+    pub conversation_id: ConversationId,
+    pub tag: String,
+}
+
+/// An SLA timer of a conversation ran out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaBreach {
+    pub conversation_id: ConversationId,
+    /// "first_response" | "next_response" | "resolution".
+    pub kind: String,
+    pub due_at: Timestamp,
+    pub breached_at: Timestamp,
+}
+
+/// A routing offer to one agent: accept or decline before `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingOffer {
+    pub conversation_id: ConversationId,
+    pub agent_id: UserId,
+    pub team_id: TeamId,
+    pub expires_at: Timestamp,
+}
+
+/// An offer is off: taken by someone else, declined, timed out, or the
+/// agent stepped away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingOfferEnded {
+    pub conversation_id: ConversationId,
+    pub agent_id: UserId,
+    pub reason: crate::routing::RetractReason,
+}
+
+/// Where a waiting customer is in their team's queue (1 = next).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuePosition {
+    pub conversation_id: ConversationId,
+    pub team_id: TeamId,
+    pub position: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum EventPayload {
@@ -66,6 +119,24 @@ pub enum EventPayload {
     /// re-check their credentials. Never forwarded to clients.
     #[serde(rename = "credentials.revoked")]
     CredentialsRevoked { user_id: UserId },
+    #[serde(rename = "conversation.status_changed")]
+    StatusChanged(StatusChange),
+    #[serde(rename = "conversation.tag_added")]
+    TagAdded(TagAdded),
+    #[serde(rename = "sla.breached")]
+    SlaBreached(SlaBreach),
+    /// Only the offered agent hears it.
+    #[serde(rename = "offer.created")]
+    OfferCreated(RoutingOffer),
+    #[serde(rename = "offer.ended")]
+    OfferEnded(RoutingOfferEnded),
+    /// The customer side hears it too (widget: "you are number 3").
+    #[serde(rename = "queue.position")]
+    QueuePosition(QueuePosition),
+    /// Teams' routing settings, agents' capacity/skills or the routing
+    /// rules changed: routers reload the workspace. Never forwarded.
+    #[serde(rename = "routing.changed")]
+    RoutingChanged,
 }
 
 impl EventPayload {
@@ -79,6 +150,13 @@ impl EventPayload {
             EventPayload::Typing(_) => "typing",
             EventPayload::MembershipChanged { .. } => "membership.changed",
             EventPayload::CredentialsRevoked { .. } => "credentials.revoked",
+            EventPayload::StatusChanged(_) => "conversation.status_changed",
+            EventPayload::TagAdded(_) => "conversation.tag_added",
+            EventPayload::SlaBreached(_) => "sla.breached",
+            EventPayload::OfferCreated(_) => "offer.created",
+            EventPayload::OfferEnded(_) => "offer.ended",
+            EventPayload::QueuePosition(_) => "queue.position",
+            EventPayload::RoutingChanged => "routing.changed",
         }
     }
 }
@@ -106,6 +184,7 @@ impl Event {
                 matches!(m.kind, MessageKind::In | MessageKind::Out)
             }
             EventPayload::Typing(t) => t.actor.kind == SenderType::User,
+            EventPayload::QueuePosition(_) => true,
             _ => false,
         }
     }

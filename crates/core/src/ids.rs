@@ -37,4 +37,6 @@ typed_id!(
     ApiTokenId,
     EventId,
     AttachmentId,
+    RuleId,
+    RuleRunId,
 );

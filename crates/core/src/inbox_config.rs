@@ -60,12 +60,17 @@ fn keys(channel: Channel) -> &'static [(&'static str, Kind, bool)] {
     }
 }
 
+/// Keys every channel takes. `greeting_message` is sent into a new
+/// conversation inside business hours (the webchat-only `greeting` is shown
+/// by the widget itself and never sent).
+const COMMON_KEYS: &[(&str, Kind, bool)] = &[("greeting_message", Kind::Text, false)];
+
 /// Checks a whole config (on create) or a partial one (on update, where
 /// `null` removes a key and required keys may be absent).
 pub fn check(channel: Channel, config: &Map<String, Value>, partial: bool) -> Result<(), ValidationError> {
     let spec = keys(channel);
     for (key, value) in config {
-        let Some((_, kind, required)) = spec.iter().find(|(k, _, _)| k == key) else {
+        let Some((_, kind, required)) = spec.iter().chain(COMMON_KEYS).find(|(k, _, _)| k == key) else {
             return Err(ValidationError::new("config", format!("unknown key {key:?} for channel {channel}")));
         };
         if value.is_null() {
@@ -120,6 +125,8 @@ mod tests {
         let wa = map(json!({"phone_number_id":"1","access_token":"t","app_secret":"s","verify_token":"v","api_base_url":"http://127.0.0.1:9"}));
         assert!(check(Channel::Whatsapp, &wa, false).is_ok());
         assert!(check(Channel::Webchat, &Map::new(), false).is_ok());
+        assert!(check(Channel::Viber, &map(json!({"auth_token":"x","greeting_message":"Hello!"})), false).is_ok());
+        assert!(check(Channel::Webchat, &map(json!({"greeting_message":""})), false).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! crate of this workspace.
 
 pub mod access;
+pub mod automation;
 pub mod business_hours;
 pub mod events;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod live;
 pub mod model;
 pub mod rate_limit;
 pub mod routing;
+pub mod sla;
 pub mod template;
 pub mod time;
 pub mod validate;

@@ -129,6 +129,8 @@ pub struct Member {
     pub role: Role,
     pub presence: Presence,
     pub presence_since: Timestamp,
+    /// Capacity per kind of work and skills, for routing.
+    pub routing: crate::routing::AgentProfile,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -143,6 +145,10 @@ pub struct TeamMember {
     pub user_id: UserId,
     /// Maximum concurrent conversations this agent takes in this team.
     pub capacity: i64,
+    /// Ordered strategy: lower goes first.
+    pub priority: i32,
+    /// Weighted-random share.
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -150,6 +156,7 @@ pub struct Team {
     pub id: TeamId,
     pub name: String,
     pub members: Vec<TeamMember>,
+    pub routing: crate::routing::TeamRouting,
     pub created_at: Timestamp,
 }
 

@@ -1,7 +1,7 @@
 //! Builds the HTTP application: routes, OpenAPI document, middleware.
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{auth, contacts, conversations, files, inboxes, library, realtime, system, teams, widget, workspace};
+use crate::routes::{auth, automation, contacts, conversations, files, hours_sla, inboxes, library, realtime, routing, system, teams, widget, workspace};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
@@ -71,6 +71,9 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(workspace::delete_api_token))
         .routes(routes!(workspace::get_business_hours, workspace::put_business_hours))
         .routes(routes!(workspace::live_stats))
+        .routes(routes!(hours_sla::get_settings, hours_sla::put_settings))
+        .routes(routes!(hours_sla::get_team_hours, hours_sla::put_team_hours, hours_sla::delete_team_hours))
+        .routes(routes!(hours_sla::conversation_sla))
         .routes(routes!(teams::list_teams, teams::create_team))
         .routes(routes!(teams::update_team, teams::delete_team))
         .routes(routes!(teams::put_member, teams::delete_member))
@@ -82,6 +85,10 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::list_conversations))
         .routes(routes!(conversations::get_conversation, conversations::update_conversation))
         .routes(routes!(conversations::claim))
+        .routes(routes!(routing::accept))
+        .routes(routes!(routing::decline))
+        .routes(routes!(routing::get_rules, routing::put_rules))
+        .routes(routes!(routing::queues))
         .routes(routes!(conversations::add_tag))
         .routes(routes!(conversations::list_reviews, conversations::create_review))
         .routes(routes!(conversations::remove_tag))
@@ -90,6 +97,11 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(library::delete_tag))
         .routes(routes!(library::list_templates, library::create_template))
         .routes(routes!(library::update_template, library::delete_template))
+        .routes(routes!(automation::list_rules, automation::create_rule))
+        .routes(routes!(automation::get_rule, automation::update_rule, automation::delete_rule))
+        .routes(routes!(automation::list_rule_runs))
+        .routes(routes!(automation::list_all_runs))
+        .routes(routes!(automation::webhook_signing_key))
         .merge(widget)
         .merge(uploads)
 }

@@ -54,6 +54,8 @@ pub struct CreateUserRequest {
 pub struct UpdateUserRequest {
     pub role: Option<Role>,
     pub name: Option<String>,
+    /// Capacity per kind of work and skills (admin only).
+    pub routing: Option<switchboard_core::routing::AgentProfile>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -89,11 +91,23 @@ pub struct TeamRequest {
     pub name: String,
 }
 
+/// Rename a team and/or change how it routes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPatchRequest {
+    pub name: Option<String>,
+    pub routing: Option<switchboard_core::routing::TeamRouting>,
+}
+
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TeamMemberRequest {
     /// Maximum concurrent conversations (1-100, default 5).
     pub capacity: Option<i64>,
+    /// Ordered strategy: lower goes first (-1000..1000; kept if absent).
+    pub priority: Option<i32>,
+    /// Weighted random share (0-1000; kept if absent).
+    pub weight: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,11 +7,14 @@
 mod app;
 mod assets;
 mod auth;
+mod automation;
+mod automation_hooks;
 mod demo;
 mod dto;
 mod error;
 mod extract;
 mod metrics;
+mod router;
 mod routes;
 mod state;
 
@@ -59,6 +62,14 @@ struct ServeArgs {
     /// NATS subject prefix; deployments sharing a NATS server need distinct ones.
     #[arg(long, env = "SWITCHBOARD_NATS_SUBJECT", default_value = switchboard_bus::DEFAULT_SUBJECT_PREFIX)]
     nats_subject: String,
+    /// How often SLA timers and idle conversations are checked, in ms
+    /// (tests shorten it).
+    #[arg(long, env = "SWITCHBOARD_SCAN_INTERVAL_MS", default_value_t = 5_000, hide = true)]
+    scan_interval_ms: u64,
+    /// Run the routing engine (automatic assignment, offers, queues) on this
+    /// node. With several nodes, turn it on for exactly one.
+    #[arg(long, env = "SWITCHBOARD_ROUTER", default_value = "on", value_parser = ["on", "off"])]
+    router: String,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -151,12 +162,18 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_upload_bytes: args.max_upload_bytes,
         demo,
+        scan_interval_ms: args.scan_interval_ms.max(50),
         ..Settings::default()
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let st = AppState::new(store.clone(), bus.clone(), Arc::new(SystemClock), settings, stopping);
     if demo {
         demo::seed(&st).await.context("seeding the demo workspace")?;
+    }
+    automation_hooks::spawn_scanner(st.clone());
+    automation::spawn(st.clone());
+    if args.router == "on" {
+        router::spawn(st.clone());
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;

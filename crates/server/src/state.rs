@@ -36,6 +36,8 @@ pub struct Settings {
     pub session_ttl_ms: i64,
     pub login_limit: RateLimit,
     pub public_limit: RateLimit,
+    /// How often the SLA / auto-resolve scanner runs.
+    pub scan_interval_ms: u64,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             session_ttl_ms: 30 * 24 * 3600 * 1000,
             login_limit: RateLimit { max_events: 10, window_ms: 60_000 },
             public_limit: RateLimit { max_events: 120, window_ms: 60_000 },
+            scan_interval_ms: 5_000,
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct AppState {
     /// Flips to true when the server is shutting down: long-lived sockets
     /// close so the graceful shutdown can finish.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// This node's router (see `router.rs`); answers offers.
+    pub router: crate::router::RouterHandle,
     signing_secrets: Arc<Mutex<HashMap<WorkspaceId, Arc<[u8]>>>>,
 }
 
@@ -91,6 +96,7 @@ impl AppState {
             limiters: Arc::new(limiters),
             metrics: Arc::new(Metrics::default()),
             shutdown,
+            router: crate::router::RouterHandle::default(),
             signing_secrets: Arc::new(Mutex::new(HashMap::new())),
         }
     }

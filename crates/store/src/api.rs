@@ -117,7 +117,34 @@ impl Backend {
         self.write(move |c| Box::pin(async move { ops::delete_team(c, ws, id).await })).await
     }
     pub async fn set_team_member(&self, ws: WorkspaceId, team: TeamId, user: UserId, capacity: i64, now: Timestamp) -> Result<Written<Team>> {
-        self.write(move |c| Box::pin(async move { ops::set_team_member(c, ws, team, user, capacity, now).await })).await
+        self.put_team_member(ws, team, user, TeamMemberSettings { capacity, priority: None, weight: None }, now).await
+    }
+    pub async fn put_team_member(&self, ws: WorkspaceId, team: TeamId, user: UserId, m: TeamMemberSettings, now: Timestamp) -> Result<Written<Team>> {
+        self.write(move |c| Box::pin(async move { ops::set_team_member(c, ws, team, user, &m, now).await })).await
+    }
+    pub async fn set_team_routing(&self, ws: WorkspaceId, team: TeamId, routing: switchboard_core::routing::TeamRouting, now: Timestamp) -> Result<Written<Team>> {
+        self.write(move |c| Box::pin(async move { ops::set_team_routing(c, ws, team, &routing, now).await })).await
+    }
+    pub async fn set_member_routing(&self, ws: WorkspaceId, user: UserId, profile: switchboard_core::routing::AgentProfile, now: Timestamp) -> Result<Written<Member>> {
+        self.write(move |c| Box::pin(async move { ops::set_member_routing(c, ws, user, &profile, now).await })).await
+    }
+    pub async fn get_routing_rules(&self, ws: WorkspaceId) -> Result<switchboard_core::routing::team_select::RoutingRules> {
+        ops::get_routing_rules(&mut *self.read().await?, ws).await
+    }
+    pub async fn set_routing_rules(&self, ws: WorkspaceId, rules: switchboard_core::routing::team_select::RoutingRules, now: Timestamp) -> Result<Written<switchboard_core::routing::team_select::RoutingRules>> {
+        self.write(move |c| Box::pin(async move { ops::set_routing_rules(c, ws, &rules, now).await })).await
+    }
+    pub async fn route_to_team(&self, ws: WorkspaceId, id: ConversationId, team: TeamId, priority: Option<Priority>, skills: Vec<switchboard_core::routing::SkillRequirement>, now: Timestamp) -> Result<Written<Conversation>> {
+        self.write(move |c| Box::pin(async move { ops::route_to_team(c, ws, id, team, priority, &skills, now).await })).await
+    }
+    pub async fn open_work(&self, ws: WorkspaceId) -> Result<Vec<OpenWork>> {
+        ops::open_work(&mut *self.read().await?, ws).await
+    }
+    pub async fn previous_assignee(&self, ws: WorkspaceId, contact: ContactId, before: ConversationId) -> Result<Option<UserId>> {
+        ops::previous_assignee(&mut *self.read().await?, ws, contact, before).await
+    }
+    pub async fn routed_workspaces(&self) -> Result<Vec<WorkspaceId>> {
+        ops::routed_workspaces(&mut *self.read().await?).await
     }
     pub async fn remove_team_member(&self, ws: WorkspaceId, team: TeamId, user: UserId, now: Timestamp) -> Result<Written<Team>> {
         self.write(move |c| Box::pin(async move { ops::remove_team_member(c, ws, team, user, now).await })).await
@@ -273,4 +300,35 @@ impl Backend {
     pub async fn attachment_file(&self, ws: WorkspaceId, id: AttachmentId, key: &str) -> Result<Option<StoredFile>> {
         ops::attachment_file(&mut *self.read().await?, ws, id, key).await
     }
+
+    pub async fn create_rule(&self, ws: WorkspaceId, rule: automation::Rule, now: Timestamp) -> Result<automation::AutomationRule> {
+        self.write(move |c| Box::pin(async move { ops::create_rule(c, ws, &rule, now).await })).await
+    }
+    pub async fn list_rules(&self, ws: WorkspaceId) -> Result<Vec<automation::AutomationRule>> {
+        ops::list_rules(&mut *self.read().await?, ws).await
+    }
+    pub async fn rules_for_trigger(&self, ws: WorkspaceId, trigger: automation::Trigger) -> Result<Vec<automation::AutomationRule>> {
+        ops::rules_for_trigger(&mut *self.read().await?, ws, trigger).await
+    }
+    pub async fn get_rule(&self, ws: WorkspaceId, id: RuleId) -> Result<Option<automation::AutomationRule>> {
+        ops::get_rule(&mut *self.read().await?, ws, id).await
+    }
+    pub async fn update_rule(&self, ws: WorkspaceId, id: RuleId, rule: automation::Rule, position: Option<i64>, now: Timestamp) -> Result<automation::AutomationRule> {
+        self.write(move |c| Box::pin(async move { ops::update_rule(c, ws, id, &rule, position, now).await })).await
+    }
+    pub async fn delete_rule(&self, ws: WorkspaceId, id: RuleId) -> Result<()> {
+        self.write(move |c| Box::pin(async move { ops::delete_rule(c, ws, id).await })).await
+    }
+    pub async fn record_rule_run(&self, ws: WorkspaceId, run: NewRuleRun, now: Timestamp) -> Result<automation::RuleRun> {
+        self.write(move |c| Box::pin(async move { ops::record_rule_run(c, ws, &run, now).await })).await
+    }
+    pub async fn list_rule_runs(&self, ws: WorkspaceId, rule: Option<RuleId>, page: Page) -> Result<Paged<automation::RuleRun>> {
+        ops::list_rule_runs(&mut *self.read().await?, ws, rule, page).await
+    }
+    pub async fn get_template(&self, ws: WorkspaceId, id: TemplateId) -> Result<Option<Template>> {
+        ops::get_template(&mut *self.read().await?, ws, id).await
+    }
 }
+
+// Team hours, automation settings, auto replies, SLA breaches, auto-resolve.
+include!("api_hours_sla.rs");

@@ -23,6 +23,16 @@ pub struct MemberPatch {
     pub name: Option<String>,
 }
 
+/// A member's settings in one team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TeamMemberSettings {
+    pub capacity: i64,
+    /// None keeps the stored value (0 for a new member).
+    pub priority: Option<i32>,
+    /// None keeps the stored value (1 for a new member).
+    pub weight: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewInbox {
     pub name: String,
@@ -186,4 +196,49 @@ pub struct StoredFile {
     pub filename: String,
     pub content_type: String,
     pub data: Vec<u8>,
+}
+
+/// One run of an automation rule, as the runner logs it.
+#[derive(Debug, Clone)]
+pub struct NewRuleRun {
+    pub rule_id: RuleId,
+    pub rule_name: String,
+    pub conversation_id: Option<ConversationId>,
+    pub trigger: switchboard_core::automation::Trigger,
+    pub outcome: switchboard_core::automation::RunOutcome,
+    pub detail: String,
+}
+
+/// An automatic reply sent at most once per conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoReply {
+    /// Outside business hours (the away message).
+    Away,
+    /// On a new conversation inside business hours.
+    Greeting,
+}
+
+impl AutoReply {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoReply::Away => "away",
+            AutoReply::Greeting => "greeting",
+        }
+    }
+}
+
+/// An open conversation as the router needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenWork {
+    pub conversation_id: ConversationId,
+    pub inbox_id: InboxId,
+    pub contact_id: ContactId,
+    pub channel: Channel,
+    pub team_id: Option<TeamId>,
+    pub assignee_id: Option<UserId>,
+    pub priority: Priority,
+    pub status: ConversationStatus,
+    /// Since when the customer waits (creation if not waiting).
+    pub waiting_since: Timestamp,
+    pub skills: Vec<switchboard_core::routing::SkillRequirement>,
 }

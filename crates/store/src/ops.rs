@@ -181,7 +181,7 @@ pub async fn get_user(c: &mut Conn, id: UserId) -> Result<Option<User>> {
     r.as_ref().map(user_row).transpose()
 }
 
-const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.presence, m.presence_since
+const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.presence, m.presence_since, m.routing_profile
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 fn member_row(r: &DbRow) -> Result<Member> {
@@ -192,6 +192,7 @@ fn member_row(r: &DbRow) -> Result<Member> {
         role: parse("role", r.try_get("role")?, Role::parse)?,
         presence: parse("presence", r.try_get("presence")?, Presence::parse)?,
         presence_since: ts(r.try_get("presence_since")?),
+        routing: json_doc("routing_profile", r.try_get("routing_profile")?)?,
     })
 }
 
@@ -416,30 +417,46 @@ pub async fn api_token_owner(c: &mut Conn, hash: &str) -> Result<Option<(Workspa
 
 // --------------------------------------------------------------------- teams
 
+fn team_member_row(m: &DbRow) -> Result<TeamMember> {
+    let (priority, weight): (i64, i64) = (m.try_get("priority")?, m.try_get("weight")?);
+    Ok(TeamMember {
+        user_id: UserId(m.try_get("user_id")?),
+        capacity: m.try_get("capacity")?,
+        priority: i32::try_from(priority).map_err(|_| corrupt("priority", &priority.to_string()))?,
+        weight: u32::try_from(weight).map_err(|_| corrupt("weight", &weight.to_string()))?,
+    })
+}
+
 pub async fn get_team(c: &mut Conn, ws: WorkspaceId, id: TeamId) -> Result<Option<Team>> {
-    let r = sqlx::query("SELECT id, name, created_at FROM teams WHERE workspace_id = $1 AND id = $2")
+    let r = sqlx::query("SELECT id, name, routing, created_at FROM teams WHERE workspace_id = $1 AND id = $2")
         .bind(ws.0)
         .bind(id.0)
         .fetch_optional(&mut *c)
         .await?;
     let Some(r) = r else { return Ok(None) };
-    let members = sqlx::query("SELECT user_id, capacity FROM team_members WHERE team_id = $1 ORDER BY user_id")
+    let members = sqlx::query("SELECT user_id, capacity, priority, weight FROM team_members WHERE team_id = $1 ORDER BY user_id")
         .bind(id.0)
         .fetch_all(&mut *c)
         .await?
         .iter()
-        .map(|m| Ok(TeamMember { user_id: UserId(m.try_get(0)?), capacity: m.try_get(1)? }))
+        .map(team_member_row)
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Team { id: TeamId(r.try_get("id")?), name: r.try_get("name")?, members, created_at: ts(r.try_get("created_at")?) }))
+    Ok(Some(Team {
+        id: TeamId(r.try_get("id")?),
+        name: r.try_get("name")?,
+        members,
+        routing: json_doc("routing", r.try_get("routing")?)?,
+        created_at: ts(r.try_get("created_at")?),
+    }))
 }
 
 pub async fn list_teams(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Team>> {
-    let teams = sqlx::query("SELECT id, name, created_at FROM teams WHERE workspace_id = $1 ORDER BY name, id")
+    let teams = sqlx::query("SELECT id, name, routing, created_at FROM teams WHERE workspace_id = $1 ORDER BY name, id")
         .bind(ws.0)
         .fetch_all(&mut *c)
         .await?;
     let members = sqlx::query(
-        "SELECT tm.team_id, tm.user_id, tm.capacity FROM team_members tm
+        "SELECT tm.team_id, tm.user_id, tm.capacity, tm.priority, tm.weight FROM team_members tm
          WHERE tm.workspace_id = $1 ORDER BY tm.team_id, tm.user_id",
     )
     .bind(ws.0)
@@ -450,11 +467,17 @@ pub async fn list_teams(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<Team>> {
         let id: i64 = t.try_get("id")?;
         let mut list = Vec::new();
         for m in &members {
-            if m.try_get::<i64, _>(0)? == id {
-                list.push(TeamMember { user_id: UserId(m.try_get(1)?), capacity: m.try_get(2)? });
+            if m.try_get::<i64, _>("team_id")? == id {
+                list.push(team_member_row(m)?);
             }
         }
-        out.push(Team { id: TeamId(id), name: t.try_get("name")?, members: list, created_at: ts(t.try_get("created_at")?) });
+        out.push(Team {
+            id: TeamId(id),
+            name: t.try_get("name")?,
+            members: list,
+            routing: json_doc("routing", t.try_get("routing")?)?,
+            created_at: ts(t.try_get("created_at")?),
+        });
     }
     Ok(out)
 }
@@ -520,20 +543,25 @@ pub async fn set_team_member(
     ws: WorkspaceId,
     team: TeamId,
     user: UserId,
-    capacity: i64,
+    m: &TeamMemberSettings,
     now: Timestamp,
 ) -> Result<Written<Team>> {
     if get_team(c, ws, team).await?.is_none() || !is_member(c, ws, user).await? {
         return Err(StoreError::NotFound);
     }
+    // Priority and weight keep their stored value when not given.
     sqlx::query(
-        "INSERT INTO team_members (team_id, user_id, workspace_id, capacity) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (team_id, user_id) DO UPDATE SET capacity = excluded.capacity",
+        "INSERT INTO team_members (team_id, user_id, workspace_id, capacity, priority, weight)
+         VALUES ($1, $2, $3, $4, COALESCE($5, 0), COALESCE($6, 1))
+         ON CONFLICT (team_id, user_id) DO UPDATE SET capacity = excluded.capacity,
+             priority = COALESCE($5, team_members.priority), weight = COALESCE($6, team_members.weight)",
     )
     .bind(team.0)
     .bind(user.0)
     .bind(ws.0)
-    .bind(capacity)
+    .bind(m.capacity)
+    .bind(m.priority.map(i64::from))
+    .bind(m.weight.map(i64::from))
     .execute(&mut *c)
     .await?;
     let events = vec![Event { workspace_id: ws, scope: None, payload: EventPayload::MembershipChanged { user_id: user } }];
@@ -1087,6 +1115,7 @@ pub async fn update_conversation(
     if before.team_id != conv.team_id || before.assignee_id != conv.assignee_id {
         events.push(Event::conversation(ws, &before, EventPayload::ConversationUpdated(Box::new(conv.clone()))));
     }
+    events.extend(status_change(ws, before.status, &conv));
     record(c, &events, now).await?;
     Ok(Written { value: conv, events })
 }
@@ -1124,13 +1153,16 @@ pub async fn tag_conversation(
 ) -> Result<Written<Conversation>> {
     must_conversation(c, ws, id).await?;
     let tid = tag_id(c, ws, tag, add).await?;
+    let mut newly_added = false;
     match (tid, add) {
         (Some(t), true) => {
-            sqlx::query("INSERT INTO conversation_tags (conversation_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            newly_added = sqlx::query("INSERT INTO conversation_tags (conversation_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id.0)
                 .bind(t)
                 .execute(&mut *c)
-                .await?;
+                .await?
+                .rows_affected()
+                == 1;
         }
         (Some(t), false) => {
             let done = sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1 AND tag_id = $2")
@@ -1145,9 +1177,21 @@ pub async fn tag_conversation(
         (None, _) => return Err(StoreError::NotFound),
     }
     let conv = must_conversation(c, ws, id).await?;
-    let events = vec![Event::conversation(ws, &conv, EventPayload::ConversationUpdated(Box::new(conv.clone())))];
+    let mut events = vec![Event::conversation(ws, &conv, EventPayload::ConversationUpdated(Box::new(conv.clone())))];
+    if newly_added {
+        let added = events::TagAdded { conversation_id: id, tag: tag.to_owned() };
+        events.push(Event::conversation(ws, &conv, EventPayload::TagAdded(added)));
+    }
     record(c, &events, now).await?;
     Ok(Written { value: conv, events })
+}
+
+/// The `conversation.status_changed` event when a write moved the status.
+fn status_change(ws: WorkspaceId, from: ConversationStatus, now: &Conversation) -> Option<Event> {
+    (from != now.status).then(|| {
+        let change = events::StatusChange { conversation_id: now.id, from, to: now.status };
+        Event::conversation(ws, now, EventPayload::StatusChanged(change))
+    })
 }
 
 // ------------------------------------------------------------------ messages
@@ -1332,12 +1376,12 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
     .await?;
     let open = match latest {
         Some(r) if r.try_get::<String, _>("status")? != ConversationStatus::Resolved.as_str() => {
-            Some(ConversationId(r.try_get("id")?))
+            Some((ConversationId(r.try_get("id")?), parse("status", r.try_get("status")?, ConversationStatus::parse)?))
         }
         _ => None,
     };
     let (conversation_id, is_new) = match open {
-        Some(id) => (id, false),
+        Some((id, _)) => (id, false),
         None => {
             let r = sqlx::query(
                 "INSERT INTO conversations (workspace_id, inbox_id, contact_id, status, priority, last_activity_at, created_at, waiting_since)
@@ -1388,10 +1432,14 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
     } else {
         EventPayload::ConversationUpdated(Box::new(conversation.clone()))
     };
-    let events = vec![
+    let mut events = vec![
         Event::conversation(ws, &conversation, conv_event),
         Event::conversation(ws, &conversation, EventPayload::MessageCreated(message.clone())),
     ];
+    // A snoozed conversation woken by the customer.
+    if let Some((_, before)) = open {
+        events.extend(status_change(ws, before, &conversation));
+    }
     record(c, &events, now).await?;
     Ok(Received { message, conversation, created: true, events })
 }
@@ -1414,13 +1462,15 @@ pub async fn send_message(
             }
             return Err(StoreError::conflict("echo_id_reused", "this echo_id was used for another conversation"));
         }
-    must_conversation(c, ws, id).await?;
+    let before = must_conversation(c, ws, id).await?.status;
     let message_id =
         insert_message(c, ws, id, m.kind, &m.content, &m.sender, m.status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
             .await?;
     link_attachments(c, ws, message_id, AttachmentOwner::Conversation(id), &m.attachment_ids).await?;
     let message = get_message(c, ws, message_id.0).await?;
-    if m.kind == MessageKind::Out {
+    // Only a person's reply counts: an automatic one (away message,
+    // greeting) neither stops the SLA clocks nor claims or reopens anything.
+    if m.kind == MessageKind::Out && m.sender.kind == SenderType::User {
         // The first reply stops the customer's wait and, if nobody had the
         // conversation, gives it to whoever answered.
         let replier = if m.sender.kind == SenderType::User { m.sender.id } else { None };
@@ -1449,10 +1499,12 @@ pub async fn send_message(
             .await?;
     }
     let conversation = must_conversation(c, ws, id).await?;
-    let events = vec![
+    let mut events = vec![
         Event::conversation(ws, &conversation, EventPayload::MessageCreated(message.clone())),
         Event::conversation(ws, &conversation, EventPayload::ConversationUpdated(Box::new(conversation.clone()))),
     ];
+    // A reply reopens a resolved conversation.
+    events.extend(status_change(ws, before, &conversation));
     record(c, &events, now).await?;
     Ok(Written { value: message, events })
 }
@@ -1883,3 +1935,10 @@ async fn attach_last_message_files(c: &mut Conn, ws: WorkspaceId, conversations:
     }
     Ok(())
 }
+
+// Automation rules: see the file.
+include!("ops_automation.rs");
+
+// Team hours, automation settings, auto replies, SLA breaches, auto-resolve.
+include!("ops_hours_sla.rs");
+include!("ops_routing.rs");

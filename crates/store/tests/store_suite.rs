@@ -31,6 +31,8 @@ macro_rules! store_suite {
 }
 
 store_suite!(
+    routing_settings_round_trip_and_stay_in_their_workspace,
+    open_work_and_previous_assignee_feed_the_router,
     workspaces_users_and_memberships,
     redelivered_message_is_stored_once,
     resolved_conversation_is_not_reused,
@@ -48,6 +50,15 @@ store_suite!(
     channel_filter_matches_the_inbox_channel,
     delivery_receipts_only_move_forward,
     attachments_are_stored_linked_once_and_served_by_key,
+    team_hours_override_and_fall_back_per_workspace,
+    automation_settings_are_per_workspace_and_paged,
+    auto_replies_are_sent_once_and_are_not_agent_replies,
+    sla_breaches_are_recorded_and_announced_once,
+    idle_conversations_are_resolved_once,
+    automation_rules_crud_in_order,
+    automation_rules_are_workspace_scoped,
+    automation_runs_are_logged_newest_first,
+    status_and_tag_changes_are_their_own_events,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -615,4 +626,455 @@ async fn attachments_are_stored_linked_once_and_served_by_key(store: Store) {
     let resent = store.send_message(w.ws, conv, with_echo, at(7)).await.unwrap();
     assert!(resent.events.is_empty());
     assert_eq!(resent.value.attachments.len(), 1, "the resend answer names its files");
+}
+
+// ---------------------------------------------------------------- automation
+
+fn refund_rule(name: &str, trigger: automation::Trigger) -> automation::Rule {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "trigger": trigger.as_str(),
+        "conditions": [{"field": "tags", "operator": "is_set"}],
+        "actions": [{"type": "add_tag", "tag": "refund"}, {"type": "set_priority", "priority": "high"}]
+    }))
+    .expect("rule json")
+}
+
+async fn automation_rules_crud_in_order(store: Store) {
+    use automation::Trigger;
+    let w = world(&store, "rules").await;
+    let first = store.create_rule(w.ws, refund_rule("First", Trigger::MessageReceived), at(1)).await.expect("ok");
+    let second = store.create_rule(w.ws, refund_rule("Second", Trigger::MessageReceived), at(2)).await.expect("ok");
+    let other = store.create_rule(w.ws, refund_rule("Tagging", Trigger::TagAdded), at(3)).await.expect("ok");
+    assert!(first.position < second.position && second.position < other.position, "appended in order");
+    assert_eq!(first.rule, refund_rule("First", Trigger::MessageReceived), "the definition round-trips");
+    assert_eq!(first.created_at, at(1));
+    let names = |rules: Vec<automation::AutomationRule>| rules.into_iter().map(|r| r.rule.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_rules(w.ws).await.expect("ok")), ["First", "Second", "Tagging"]);
+    assert_eq!(names(store.rules_for_trigger(w.ws, Trigger::MessageReceived).await.expect("ok")), ["First", "Second"]);
+
+    // Move the second rule to the front, disable the first.
+    let mut moved = second.rule.clone();
+    moved.name = "Second, now first".into();
+    let updated = store.update_rule(w.ws, second.id, moved, Some(0), at(4)).await.expect("ok");
+    assert_eq!((updated.position, updated.updated_at, updated.created_at), (0, at(4), at(2)));
+    let mut off = first.rule.clone();
+    off.enabled = false;
+    store.update_rule(w.ws, first.id, off, None, at(5)).await.expect("ok");
+    assert_eq!(names(store.rules_for_trigger(w.ws, Trigger::MessageReceived).await.expect("ok")), ["Second, now first"]);
+    assert_eq!(names(store.list_rules(w.ws).await.expect("ok")), ["Second, now first", "First", "Tagging"]);
+    assert!(!store.get_rule(w.ws, first.id).await.expect("ok").expect("rule").rule.enabled);
+    // The trigger column follows the definition.
+    let mut retrigger = other.rule.clone();
+    retrigger.trigger = Trigger::MessageReceived;
+    store.update_rule(w.ws, other.id, retrigger, None, at(6)).await.expect("ok");
+    assert!(store.rules_for_trigger(w.ws, Trigger::TagAdded).await.expect("ok").is_empty());
+
+    store.delete_rule(w.ws, first.id).await.expect("ok");
+    assert!(store.get_rule(w.ws, first.id).await.expect("ok").is_none());
+    assert!(matches!(store.delete_rule(w.ws, first.id).await, Err(StoreError::NotFound)));
+    assert_eq!(store.list_rules(w.ws).await.expect("ok").len(), 2);
+}
+
+async fn automation_rules_are_workspace_scoped(store: Store) {
+    use automation::Trigger;
+    let a = world(&store, "alpha").await;
+    let b = world(&store, "beta").await;
+    let rule = store.create_rule(a.ws, refund_rule("Mine", Trigger::ConversationCreated), at(1)).await.expect("ok");
+    let conv = inbound(&store, &a, contact(&store, a.ws, "Ann").await, "hi", None, at(2)).await.conversation.id;
+    assert!(store.get_rule(b.ws, rule.id).await.expect("ok").is_none());
+    assert!(store.list_rules(b.ws).await.expect("ok").is_empty());
+    assert!(store.rules_for_trigger(b.ws, Trigger::ConversationCreated).await.expect("ok").is_empty());
+    assert!(matches!(
+        store.update_rule(b.ws, rule.id, refund_rule("Stolen", Trigger::TagAdded), None, at(3)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(store.delete_rule(b.ws, rule.id).await, Err(StoreError::NotFound)));
+    let run = |conversation: Option<ConversationId>| NewRuleRun {
+        rule_id: rule.id,
+        rule_name: "Mine".into(),
+        conversation_id: conversation,
+        trigger: Trigger::ConversationCreated,
+        outcome: automation::RunOutcome::Applied,
+        detail: String::new(),
+    };
+    // Neither another workspace's rule nor its conversation can be logged.
+    assert!(matches!(store.record_rule_run(b.ws, run(None), at(4)).await, Err(StoreError::NotFound)));
+    let b_rule = store.create_rule(b.ws, refund_rule("Theirs", Trigger::ConversationCreated), at(4)).await.expect("ok");
+    let cross = NewRuleRun { rule_id: b_rule.id, ..run(Some(conv)) };
+    assert!(matches!(store.record_rule_run(b.ws, cross, at(5)).await, Err(StoreError::NotFound)));
+    assert!(store.list_rule_runs(b.ws, None, Page::first(10)).await.expect("ok").items.is_empty());
+    assert!(store.list_rule_runs(a.ws, None, Page::first(10)).await.expect("ok").items.is_empty());
+    assert_eq!(store.get_rule(a.ws, rule.id).await.expect("ok").expect("unchanged").rule.name, "Mine");
+    let template = store.create_template(a.ws, "hello", "Hi {{contact.name}}", at(6)).await.expect("ok");
+    assert_eq!(store.get_template(a.ws, template.id).await.expect("ok"), Some(template.clone()));
+    assert!(store.get_template(b.ws, template.id).await.expect("ok").is_none());
+}
+
+async fn automation_runs_are_logged_newest_first(store: Store) {
+    use automation::{RunOutcome, Trigger};
+    let w = world(&store, "runs").await;
+    let conv = inbound(&store, &w, contact(&store, w.ws, "Ann").await, "refund", None, at(1)).await.conversation.id;
+    let a = store.create_rule(w.ws, refund_rule("A", Trigger::MessageReceived), at(1)).await.expect("ok");
+    let b = store.create_rule(w.ws, refund_rule("B", Trigger::TagAdded), at(1)).await.expect("ok");
+    for i in 0..5 {
+        let rule = if i % 2 == 0 { &a } else { &b };
+        let outcome = if i == 4 { RunOutcome::Failed } else { RunOutcome::Applied };
+        let run = NewRuleRun {
+            rule_id: rule.id,
+            rule_name: rule.rule.name.clone(),
+            conversation_id: Some(conv),
+            trigger: rule.rule.trigger,
+            outcome,
+            detail: format!("run {i}"),
+        };
+        let logged = store.record_rule_run(w.ws, run, at(10 + i)).await.expect("ok");
+        assert_eq!((logged.rule_id, logged.created_at), (rule.id, at(10 + i)));
+    }
+    let details = |p: &Paged<automation::RuleRun>| p.items.iter().map(|r| r.detail.clone()).collect::<Vec<_>>();
+    let all = store.list_rule_runs(w.ws, None, Page::first(3)).await.expect("ok");
+    assert_eq!(details(&all), ["run 4", "run 3", "run 2"]);
+    assert_eq!(all.items[0].outcome, RunOutcome::Failed);
+    assert_eq!(all.items[0].conversation_id, Some(conv));
+    let rest = store.list_rule_runs(w.ws, None, Page { after: all.next, limit: 3 }).await.expect("ok");
+    assert_eq!(details(&rest), ["run 1", "run 0"]);
+    assert!(rest.next.is_none());
+    let of_a = store.list_rule_runs(w.ws, Some(a.id), Page::first(10)).await.expect("ok");
+    assert_eq!(details(&of_a), ["run 4", "run 2", "run 0"]);
+    assert!(of_a.items.iter().all(|r| r.trigger == Trigger::MessageReceived && r.rule_name == "A"));
+    // The log outlives the rule.
+    store.delete_rule(w.ws, b.id).await.expect("ok");
+    let of_b = store.list_rule_runs(w.ws, Some(b.id), Page::first(10)).await.expect("ok");
+    assert_eq!(details(&of_b), ["run 3", "run 1"]);
+}
+
+async fn status_and_tag_changes_are_their_own_events(store: Store) {
+    use events::EventPayload;
+    let w = world(&store, "changes").await;
+    let conv = inbound(&store, &w, contact(&store, w.ws, "Ann").await, "hi", None, at(1)).await.conversation.id;
+    let kinds = |events: &[events::Event]| events.iter().map(|e| e.payload.kind()).collect::<Vec<_>>();
+    let tagged = store.tag_conversation(w.ws, conv, "vip", true, at(2)).await.expect("ok");
+    assert_eq!(kinds(&tagged.events), ["conversation.updated", "conversation.tag_added"]);
+    assert!(matches!(&tagged.events[1].payload, EventPayload::TagAdded(t) if t.tag == "vip" && t.conversation_id == conv));
+    let again = store.tag_conversation(w.ws, conv, "vip", true, at(3)).await.expect("ok");
+    assert_eq!(kinds(&again.events), ["conversation.updated"], "a tag already there is not added again");
+
+    let patch = |status| ConversationPatch { status: Some(status), ..Default::default() };
+    let resolved = store.update_conversation(w.ws, conv, patch(ConversationStatus::Resolved), None, at(4)).await.expect("ok");
+    assert!(resolved.events.iter().any(|e| matches!(&e.payload, EventPayload::StatusChanged(s)
+        if s.from == ConversationStatus::Open && s.to == ConversationStatus::Resolved)));
+    let same = store.update_conversation(w.ws, conv, patch(ConversationStatus::Resolved), None, at(5)).await.expect("ok");
+    assert!(!kinds(&same.events).contains(&"conversation.status_changed"));
+    // An agent's reply reopens it; a customer's message wakes a snoozed one.
+    let reply = OutboundMessage {
+        kind: MessageKind::Out,
+        content: "back".into(),
+        sender: Sender { kind: SenderType::User, id: Some(w.agent.0), name: None },
+        echo_id: None,
+        status: DeliveryStatus::Sent,
+        attachment_ids: Vec::new(),
+    };
+    let sent = store.send_message(w.ws, conv, reply, at(6)).await.expect("ok");
+    assert!(sent.events.iter().any(|e| matches!(&e.payload, EventPayload::StatusChanged(s) if s.to == ConversationStatus::Open)));
+    store.update_conversation(w.ws, conv, patch(ConversationStatus::Snoozed), None, at(7)).await.expect("ok");
+    let c = store.get_conversation(w.ws, conv).await.expect("ok").expect("conversation").contact.id;
+    let woke = inbound(&store, &w, c, "hello?", None, at(8)).await;
+    assert!(woke.events.iter().any(|e| matches!(&e.payload, EventPayload::StatusChanged(s)
+        if s.from == ConversationStatus::Snoozed && s.to == ConversationStatus::Open)));
+}
+
+// ------------------------------------------------- business hours and SLA
+
+fn system_out(kind: MessageKind, text: &str) -> OutboundMessage {
+    OutboundMessage {
+        kind,
+        content: text.into(),
+        sender: Sender { kind: SenderType::System, id: None, name: None },
+        echo_id: None,
+        status: DeliveryStatus::Sent,
+        attachment_ids: Vec::new(),
+    }
+}
+
+async fn team_hours_override_and_fall_back_per_workspace(store: Store) {
+    let w = world(&store, "hours").await;
+    let other = world(&store, "hours2").await;
+    let team = store.create_team(w.ws, "Night shift", T0).await.expect("ok").id;
+    let plain = store.create_team(w.ws, "Day shift", T0).await.expect("ok").id;
+    assert_eq!(store.get_team_business_hours(w.ws, team).await.expect("ok"), None);
+    assert_eq!(store.effective_business_hours(w.ws, Some(team)).await.expect("ok"), None, "nothing set anywhere");
+    store.set_business_hours(w.ws, "{\"w\":1}", at(1)).await.expect("ok");
+    assert_eq!(store.effective_business_hours(w.ws, Some(team)).await.expect("ok").as_deref(), Some("{\"w\":1}"));
+
+    store.set_team_business_hours(w.ws, team, Some("{\"t\":1}".into()), at(2)).await.expect("ok");
+    store.set_team_business_hours(w.ws, team, Some("{\"t\":2}".into()), at(3)).await.expect("ok");
+    assert_eq!(store.get_team_business_hours(w.ws, team).await.expect("ok").as_deref(), Some("{\"t\":2}"));
+    assert_eq!(store.effective_business_hours(w.ws, Some(team)).await.expect("ok").as_deref(), Some("{\"t\":2}"));
+    assert_eq!(store.effective_business_hours(w.ws, Some(plain)).await.expect("ok").as_deref(), Some("{\"w\":1}"));
+    assert_eq!(store.effective_business_hours(w.ws, None).await.expect("ok").as_deref(), Some("{\"w\":1}"));
+    assert_eq!(store.list_team_business_hours(w.ws).await.expect("ok"), vec![(team, "{\"t\":2}".to_owned())]);
+
+    // Another workspace can neither read nor write this team's hours.
+    assert!(matches!(store.get_team_business_hours(other.ws, team).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.set_team_business_hours(other.ws, team, Some("{}".into()), at(4)).await, Err(StoreError::NotFound)));
+    assert_eq!(store.effective_business_hours(other.ws, Some(team)).await.expect("ok"), None);
+    assert!(store.list_team_business_hours(other.ws).await.expect("ok").is_empty());
+
+    // Removing the override falls back; deleting the team drops it.
+    store.set_team_business_hours(w.ws, team, None, at(5)).await.expect("ok");
+    assert_eq!(store.get_team_business_hours(w.ws, team).await.expect("ok"), None);
+    store.set_team_business_hours(w.ws, plain, Some("{\"p\":1}".into()), at(6)).await.expect("ok");
+    store.delete_team(w.ws, plain).await.expect("ok");
+    assert!(store.list_team_business_hours(w.ws).await.expect("ok").is_empty());
+}
+
+async fn automation_settings_are_per_workspace_and_paged(store: Store) {
+    let a = world(&store, "settings-a").await;
+    let b = world(&store, "settings-b").await;
+    let c = world(&store, "settings-c").await;
+    assert_eq!(store.get_automation_settings(a.ws).await.expect("ok"), None);
+    store.set_automation_settings(a.ws, "{\"a\":1}", at(1)).await.expect("ok");
+    store.set_automation_settings(a.ws, "{\"a\":2}", at(2)).await.expect("ok");
+    store.set_automation_settings(c.ws, "{\"c\":1}", at(2)).await.expect("ok");
+    assert_eq!(store.get_automation_settings(a.ws).await.expect("ok").as_deref(), Some("{\"a\":2}"));
+    assert_eq!(store.get_automation_settings(b.ws).await.expect("ok"), None);
+    let first = store.automation_settings_page(None, 1).await.expect("ok");
+    assert_eq!(first, vec![(a.ws, "{\"a\":2}".to_owned())]);
+    let rest = store.automation_settings_page(Some(a.ws), 10).await.expect("ok");
+    assert_eq!(rest, vec![(c.ws, "{\"c\":1}".to_owned())]);
+}
+
+async fn auto_replies_are_sent_once_and_are_not_agent_replies(store: Store) {
+    let w = world(&store, "away").await;
+    let other = world(&store, "away2").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let conv = inbound(&store, &w, c, "anyone?", None, at(1)).await.conversation.id;
+    let store = Arc::new(store);
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            s.send_auto_reply(w.ws, conv, AutoReply::Away, system_out(MessageKind::Out, "We are closed"), at(2)).await
+        }));
+    }
+    let mut sent = Vec::new();
+    for h in handles {
+        if let Some(written) = h.await.expect("ok").expect("ok") {
+            sent.push(written);
+        }
+    }
+    assert_eq!(sent.len(), 1, "one away message, however many tried");
+    assert_eq!(sent[0].value.kind, MessageKind::Out);
+    assert_eq!(sent[0].value.sender.kind, SenderType::System);
+    assert!(!sent[0].events.is_empty());
+    // A greeting is another kind: it may go once too.
+    let greeting = store.send_auto_reply(w.ws, conv, AutoReply::Greeting, system_out(MessageKind::Out, "Hello!"), at(3)).await.expect("ok");
+    assert!(greeting.is_some());
+    assert!(store.send_auto_reply(w.ws, conv, AutoReply::Greeting, system_out(MessageKind::Out, "Hello!"), at(4)).await.expect("ok").is_none());
+    // The customer is still waiting for a person; nobody claimed anything.
+    let after = store.get_conversation(w.ws, conv).await.expect("ok").expect("ok");
+    assert_eq!(after.first_reply_at, None);
+    assert_eq!(after.waiting_since, Some(at(1)));
+    assert_eq!(after.assignee_id, None);
+    assert_eq!(after.status, ConversationStatus::Open);
+    let texts: Vec<String> = store.list_messages(w.ws, conv, Page::first(10)).await.expect("ok").items.into_iter().map(|m| m.content).collect();
+    assert_eq!(texts, ["anyone?", "We are closed", "Hello!"]);
+    // Another workspace cannot write into this conversation.
+    let foreign = store.send_auto_reply(other.ws, conv, AutoReply::Away, system_out(MessageKind::Out, "x"), at(5)).await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)));
+}
+
+async fn sla_breaches_are_recorded_and_announced_once(store: Store) {
+    let w = world(&store, "sla").await;
+    let other = world(&store, "sla2").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let late = inbound(&store, &w, c, "help", None, at(0)).await.conversation;
+    let d = contact(&store, w.ws, "Bob").await;
+    let fresh = inbound(&store, &w, d, "help", None, at(50)).await.conversation;
+    let first = sla::SlaKind::FirstResponse;
+    // Clocks that started by at(10): only the older conversation.
+    let candidates = store.sla_candidates(w.ws, first, at(10), 100).await.expect("ok");
+    assert_eq!(candidates.iter().map(|c| c.id).collect::<Vec<_>>(), vec![late.id]);
+    assert!(store.sla_candidates(other.ws, first, at(100), 100).await.expect("ok").is_empty());
+
+    let due = sla::DueBreach { conversation_id: late.id, kind: first, started_at: late.created_at, due_at: at(10) };
+    let store = Arc::new(store);
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move { s.record_sla_breach(w.ws, due, at(11)).await }));
+    }
+    let mut announced = Vec::new();
+    for h in handles {
+        if let Some(written) = h.await.expect("ok").expect("ok") {
+            announced.push(written);
+        }
+    }
+    assert_eq!(announced.len(), 1, "recorded and announced once");
+    assert_eq!(announced[0].value.kind, "first_response");
+    assert!(matches!(announced[0].events[0].payload, events::EventPayload::SlaBreached(_)));
+    assert_eq!(announced[0].events[0].scope.map(|s| s.conversation_id), Some(late.id));
+    assert!(store.sla_candidates(w.ws, first, at(100), 100).await.expect("ok").iter().all(|c| c.id != late.id), "breached clocks leave the scan");
+    let list = store.list_sla_breaches(w.ws, late.id).await.expect("ok");
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].due_at, list[0].breached_at), (at(10), at(11)));
+    assert!(store.list_sla_breaches(other.ws, late.id).await.expect("ok").is_empty());
+    assert!(matches!(store.record_sla_breach(other.ws, due, at(12)).await, Err(StoreError::NotFound)));
+
+    // An agent's reply stops the first-response clock; the customer's next
+    // message starts a next-response clock.
+    let reply = OutboundMessage {
+        kind: MessageKind::Out,
+        content: "on it".into(),
+        sender: Sender { kind: SenderType::User, id: Some(w.agent.0), name: None },
+        echo_id: None,
+        status: DeliveryStatus::Sent,
+        attachment_ids: Vec::new(),
+    };
+    store.send_message(w.ws, fresh.id, reply, at(55)).await.expect("ok");
+    assert!(store.sla_candidates(w.ws, first, at(100), 100).await.expect("ok").is_empty());
+    let next = sla::SlaKind::NextResponse;
+    assert!(store.sla_candidates(w.ws, next, at(100), 100).await.expect("ok").is_empty(), "nobody is waiting");
+    inbound(&store, &w, d, "and?", None, at(60)).await;
+    let waiting = store.sla_candidates(w.ws, next, at(100), 100).await.expect("ok");
+    assert_eq!((waiting.len(), waiting[0].waiting_since), (1, Some(at(60))));
+    // Resolution clocks run for every unresolved conversation.
+    assert_eq!(store.sla_candidates(w.ws, sla::SlaKind::Resolution, at(100), 100).await.expect("ok").len(), 2);
+}
+
+async fn idle_conversations_are_resolved_once(store: Store) {
+    let w = world(&store, "idle").await;
+    let other = world(&store, "idle2").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let quiet = inbound(&store, &w, c, "hi", None, at(0)).await.conversation;
+    let d = contact(&store, w.ws, "Bob").await;
+    let busy = inbound(&store, &w, d, "hi", None, at(0)).await.conversation;
+    inbound(&store, &w, d, "still there?", None, at(30)).await;
+    let idle = store.idle_conversations(w.ws, at(10), 100).await.expect("ok");
+    assert_eq!(idle.iter().map(|c| c.id).collect::<Vec<_>>(), vec![quiet.id]);
+    assert!(store.idle_conversations(other.ws, at(100), 100).await.expect("ok").is_empty());
+
+    let note = || system_out(MessageKind::System, "Resolved automatically");
+    // Activity after the threshold: not resolved.
+    assert!(store.auto_resolve(w.ws, busy.id, at(10), note(), at(40)).await.expect("ok").is_none());
+    assert!(matches!(store.auto_resolve(other.ws, quiet.id, at(10), note(), at(40)).await, Ok(None)));
+    let store = Arc::new(store);
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move { s.auto_resolve(w.ws, quiet.id, at(10), note(), at(40)).await }));
+    }
+    let mut resolved = Vec::new();
+    for h in handles {
+        if let Some(written) = h.await.expect("ok").expect("ok") {
+            resolved.push(written);
+        }
+    }
+    assert_eq!(resolved.len(), 1, "resolved once");
+    let conv = &resolved[0].value;
+    assert_eq!((conv.status, conv.resolved_at), (ConversationStatus::Resolved, Some(at(40))));
+    assert!(resolved[0].events.iter().any(|e| matches!(&e.payload, events::EventPayload::MessageCreated(m) if m.kind == MessageKind::System)));
+    let last = conv.last_message.as_ref().expect("the system line is the last message");
+    assert_eq!((last.kind, last.content.as_str()), (MessageKind::System, "Resolved automatically"));
+    assert!(store.idle_conversations(w.ws, at(100), 100).await.expect("ok").iter().all(|c| c.id != quiet.id));
+}
+
+async fn routing_settings_round_trip_and_stay_in_their_workspace(store: Store) {
+    use switchboard_core::routing::team_select::{RoutingRules, TeamCondition, TeamRule};
+    use switchboard_core::routing::{AgentProfile, Capacity, Overflow, Strategy, TeamRouting};
+    let w = world(&store, "route").await;
+    let other = world(&store, "elsewhere").await;
+    let sales = store.create_team(w.ws, "Sales", T0).await.unwrap().id;
+    let support = store.create_team(w.ws, "Support", T0).await.unwrap().id;
+    let foreign = store.create_team(other.ws, "Theirs", T0).await.unwrap().id;
+    // Defaults until set: no automatic assignment.
+    assert!(!store.get_team(w.ws, sales).await.unwrap().unwrap().routing.auto_assign);
+
+    let routing = TeamRouting {
+        auto_assign: true,
+        strategy: Strategy::LeastBusy,
+        offer_timeout_secs: Some(20),
+        sticky: false,
+        overflow: Some(Overflow { after_secs: 90, to_team_id: support }),
+    };
+    let written = store.set_team_routing(w.ws, sales, routing, at(1)).await.unwrap();
+    assert_eq!(written.value.routing, routing);
+    assert!(matches!(written.events[0].payload, switchboard_core::events::EventPayload::RoutingChanged));
+    // Overflow to another workspace's team, to itself, or a team of theirs: refused, nothing changes.
+    for (team, to) in [(sales, foreign), (sales, sales)] {
+        let bad = TeamRouting { overflow: Some(Overflow { after_secs: 5, to_team_id: to }), ..routing };
+        assert!(matches!(store.set_team_routing(w.ws, team, bad, at(2)).await, Err(StoreError::Invalid(_))));
+    }
+    assert!(matches!(store.set_team_routing(w.ws, foreign, routing, at(2)).await, Err(StoreError::NotFound)));
+    assert_eq!(store.list_teams(w.ws).await.unwrap().iter().find(|t| t.id == sales).unwrap().routing, routing);
+
+    // Member priority and weight; capacity updates keep them.
+    let s = TeamMemberSettings { capacity: 3, priority: Some(-2), weight: Some(40) };
+    store.put_team_member(w.ws, sales, w.agent, s, at(3)).await.unwrap();
+    let team = store.set_team_member(w.ws, sales, w.agent, 4, at(4)).await.unwrap().value;
+    assert_eq!((team.members[0].capacity, team.members[0].priority, team.members[0].weight), (4, -2, 40));
+    assert!(matches!(store.put_team_member(w.ws, sales, other.agent, s, at(5)).await, Err(StoreError::NotFound)));
+
+    // Agent capacity per kind and skills.
+    let profile = AgentProfile { capacity: Capacity { chat: 2, email: 7, voice: 1 }, skills: [("uk".to_owned(), 8)].into() };
+    let member = store.set_member_routing(w.ws, w.agent, profile.clone(), at(6)).await.unwrap().value;
+    assert_eq!(member.routing, profile);
+    assert_eq!(store.get_member(w.ws, w.agent).await.unwrap().unwrap().routing, profile);
+    assert_eq!(store.get_member(w.ws, w.admin).await.unwrap().unwrap().routing, AgentProfile::default());
+    assert!(matches!(store.set_member_routing(w.ws, other.agent, profile, at(7)).await, Err(StoreError::NotFound)));
+
+    // Rules name only this workspace's teams and inboxes.
+    let rules = RoutingRules {
+        rules: vec![TeamRule {
+            name: "billing".into(),
+            conditions: vec![TeamCondition::Inbox { inbox_ids: vec![w.inbox] }],
+            team_id: sales,
+            priority: Some(Priority::High),
+            skills: Vec::new(),
+        }],
+        inbox_default_team: [(w.inbox.0.to_string(), support)].into(),
+    };
+    store.set_routing_rules(w.ws, rules.clone(), at(8)).await.unwrap();
+    assert_eq!(store.get_routing_rules(w.ws).await.unwrap(), rules);
+    assert_eq!(store.get_routing_rules(other.ws).await.unwrap(), RoutingRules::default());
+    let theirs_team = RoutingRules { inbox_default_team: [(w.inbox.0.to_string(), foreign)].into(), ..RoutingRules::default() };
+    let theirs_inbox = RoutingRules { inbox_default_team: [(other.inbox.0.to_string(), support)].into(), ..RoutingRules::default() };
+    for bad in [theirs_team, theirs_inbox] {
+        assert!(matches!(store.set_routing_rules(w.ws, bad, at(9)).await, Err(StoreError::Invalid(_))));
+    }
+    assert_eq!(store.get_routing_rules(w.ws).await.unwrap(), rules);
+    assert_eq!(store.routed_workspaces().await.unwrap(), vec![w.ws]);
+}
+
+async fn open_work_and_previous_assignee_feed_the_router(store: Store) {
+    use switchboard_core::routing::SkillRequirement;
+    let w = world(&store, "work").await;
+    let team = store.create_team(w.ws, "Support", T0).await.unwrap().id;
+    let vera = contact(&store, w.ws, "Vera").await;
+    let first = inbound(&store, &w, vera, "hi", Some("k1"), at(1)).await.conversation.id;
+    store.claim_conversation(w.ws, first, w.agent, at(2)).await.unwrap();
+    store.update_conversation(w.ws, first, ConversationPatch { status: Some(ConversationStatus::Resolved), ..Default::default() }, None, at(3)).await.unwrap();
+    let second = inbound(&store, &w, vera, "again", Some("k2"), at(10)).await.conversation.id;
+    assert_ne!(first, second);
+    let skills = vec![SkillRequirement { skill: "uk".into(), min_level: 3 }];
+    let routed = store.route_to_team(w.ws, second, team, Some(Priority::High), skills.clone(), at(11)).await.unwrap();
+    assert_eq!((routed.value.team_id, routed.value.priority), (Some(team), Priority::High));
+    let oleg = contact(&store, w.ws, "Oleg").await;
+    let third = inbound(&store, &w, oleg, "hello", Some("k3"), at(12)).await.conversation.id;
+    store.claim_conversation(w.ws, third, w.admin, at(13)).await.unwrap();
+
+    let open = store.open_work(w.ws).await.unwrap();
+    assert_eq!(open.iter().map(|o| o.conversation_id).collect::<Vec<_>>(), vec![second, third], "resolved work is not open");
+    let s = &open[0];
+    assert_eq!((s.team_id, s.assignee_id, s.priority, s.channel), (Some(team), None, Priority::High, Channel::Webchat));
+    assert_eq!((s.skills.clone(), s.waiting_since, s.status), (skills, at(10), ConversationStatus::Open));
+    assert_eq!(open[1].assignee_id, Some(w.admin));
+
+    assert_eq!(store.previous_assignee(w.ws, vera, second).await.unwrap(), Some(w.agent));
+    assert_eq!(store.previous_assignee(w.ws, vera, first).await.unwrap(), None);
+    assert_eq!(store.previous_assignee(w.ws, oleg, third).await.unwrap(), None);
+    // Another workspace sees none of it.
+    let other = world(&store, "other").await;
+    assert!(store.open_work(other.ws).await.unwrap().is_empty());
+    assert_eq!(store.previous_assignee(other.ws, vera, second).await.unwrap(), None);
 }

@@ -5,7 +5,58 @@ use super::rng::SplitMix64;
 use super::strategy::{choose, Candidate, Strategy};
 use super::*;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The engine's maps are keyed by our own ids (database row ids), never by
+/// text from outside, so they need no protection against chosen keys;
+/// SipHash was over a third of the time in the first profile of the
+/// routing benchmark (docs/BENCHMARKS.md). This is the Fx multiply-rotate
+/// hash (rustc's), written out to keep `core` free of another dependency.
+/// Being unseeded, it also makes map iteration order the same in every
+/// run.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.add(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Queue order: higher priority first, then longest waiting, then arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,6 +73,15 @@ enum TimerKind {
 }
 
 type Timer = (Timestamp, WorkId, TimerKind);
+
+/// A queue entry: what dispatch and position updates need without looking
+/// the work up.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    work: WorkId,
+    kind: WorkKind,
+    notify: bool,
+}
 
 #[derive(Debug)]
 struct Agent {
@@ -64,7 +124,9 @@ struct Team {
     members: Vec<TeamMemberRouting>,
     /// Member index that got the last piece of work (round-robin memory).
     last_index: Option<usize>,
-    queue: BTreeMap<QueueKey, WorkId>,
+    queue: BTreeMap<QueueKey, Queued>,
+    /// Queued work per kind: dispatch stops once no kind that waits has room.
+    waiting: [usize; 3],
     /// Work held or offered per member, counted against `team_capacity`.
     member_load: HashMap<UserId, u32>,
     /// How many queued items want position updates (skip the walk if none).
@@ -73,7 +135,15 @@ struct Team {
 
 impl Team {
     fn new(config: TeamRouting) -> Team {
-        Team { config, members: Vec::new(), last_index: None, queue: BTreeMap::new(), member_load: HashMap::new(), notifying: 0 }
+        Team {
+            config,
+            members: Vec::new(),
+            last_index: None,
+            queue: BTreeMap::new(),
+            waiting: [0; 3],
+            member_load: HashMap::default(),
+            notifying: 0,
+        }
     }
 }
 
@@ -117,23 +187,29 @@ pub struct Engine {
     /// Teams whose every able agent passed on some work: retried on the
     /// next tick rather than in a tight loop.
     retry: BTreeSet<TeamId>,
+    /// Work whose `resting` flag is set (cleared on the next tick), so a
+    /// tick does not walk everything pending.
+    resting: Vec<WorkId>,
     seq: u64,
     rng: SplitMix64,
-    scratch: Vec<WorkId>,
+    candidate_buf: Vec<Candidate>,
+    free_buf: [Vec<usize>; 3],
 }
 
 impl Engine {
     pub fn new(seed: u64) -> Engine {
         Engine {
-            agents: HashMap::new(),
-            teams: HashMap::new(),
-            pending: HashMap::new(),
-            held: HashMap::new(),
+            agents: HashMap::default(),
+            teams: HashMap::default(),
+            pending: HashMap::default(),
+            held: HashMap::default(),
             timers: BTreeSet::new(),
             retry: BTreeSet::new(),
+            resting: Vec::new(),
             seq: 0,
             rng: SplitMix64::new(seed),
-            scratch: Vec::new(),
+            candidate_buf: Vec::new(),
+            free_buf: Default::default(),
         }
     }
 
@@ -149,7 +225,7 @@ impl Engine {
     /// Creates or updates a team: settings and members (in the order the
     /// strategies use for ties and round-robin).
     pub fn set_team(&mut self, id: TeamId, config: TeamRouting, members: Vec<TeamMemberRouting>, now: Timestamp, out: &mut Vec<Decision>) {
-        let team = self.teams.entry(id).or_insert_with(|| Team::new(config.clone()));
+        let team = self.teams.entry(id).or_insert_with(|| Team::new(config));
         team.config = config;
         let old: Vec<UserId> = team.members.iter().map(|m| m.agent).collect();
         team.members = members;
@@ -185,7 +261,7 @@ impl Engine {
     /// Removes a team. Its waiting work leaves routing; the ids are returned
     /// so the adapter can leave them unassigned.
     pub fn remove_team(&mut self, id: TeamId, now: Timestamp, out: &mut Vec<Decision>) -> Vec<WorkId> {
-        let waiting: Vec<WorkId> = self.teams.get(&id).map(|t| t.queue.values().copied().collect()).unwrap_or_default();
+        let waiting: Vec<WorkId> = self.teams.get(&id).map(|t| t.queue.values().map(|q| q.work).collect()).unwrap_or_default();
         for w in &waiting {
             self.withdraw(*w, now, out);
         }
@@ -249,7 +325,7 @@ impl Engine {
 
     /// Waiting work of a team, in queue order.
     pub fn queue(&self, team: TeamId) -> Vec<WorkId> {
-        self.teams.get(&team).map(|t| t.queue.values().copied().collect()).unwrap_or_default()
+        self.teams.get(&team).map(|t| t.queue.values().map(|q| q.work).collect()).unwrap_or_default()
     }
 
     pub fn queue_len(&self, team: TeamId) -> usize {
@@ -280,8 +356,8 @@ impl Engine {
 
     /// Checks the engine's bookkeeping against a recount; for tests.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut load: HashMap<UserId, [u32; 3]> = HashMap::new();
-        let mut team_load: HashMap<(TeamId, UserId), u32> = HashMap::new();
+        let mut load: HashMap<UserId, [u32; 3]> = HashMap::default();
+        let mut team_load: HashMap<(TeamId, UserId), u32> = HashMap::default();
         for (w, h) in &self.held {
             if self.pending.contains_key(w) {
                 return Err(format!("{w:?} is both held and pending"));
@@ -293,7 +369,7 @@ impl Engine {
         }
         for (w, p) in &self.pending {
             let team = self.teams.get(&p.spec.team).ok_or_else(|| format!("{w:?} waits in a missing team"))?;
-            if team.queue.get(&p.key) != Some(w) {
+            if !team.queue.get(&p.key).is_some_and(|q| q.work == *w && q.kind == p.spec.kind && q.notify == p.spec.notify_position) {
                 return Err(format!("{w:?} is not in its team's queue"));
             }
             if let Stage::Offered { agents } = &p.stage {
@@ -304,6 +380,15 @@ impl Engine {
                         return Err(format!("offer of {w:?} to {a:?} not listed on the agent"));
                     }
                 }
+            }
+        }
+        for (tid, t) in &self.teams {
+            let mut waiting = [0; 3];
+            for q in t.queue.values() {
+                waiting[q.kind.index()] += 1;
+            }
+            if waiting != t.waiting {
+                return Err(format!("team {tid:?} counts {:?} waiting per kind, recount {waiting:?}", t.waiting));
             }
         }
         let queued: usize = self.teams.values().map(|t| t.queue.len()).sum();
@@ -340,7 +425,8 @@ impl Engine {
         self.seq += 1;
         let key = QueueKey { rank: Reverse(spec.priority), waiting_since: spec.waiting_since, seq: self.seq };
         let overflow_at = team.config.overflow.map(|o| now.plus_millis(i64::from(o.after_secs) * 1000));
-        team.queue.insert(key, id);
+        team.queue.insert(key, Queued { work: id, kind: spec.kind, notify: spec.notify_position });
+        team.waiting[spec.kind.index()] += 1;
         if spec.notify_position {
             team.notifying += 1;
         }
@@ -359,6 +445,22 @@ impl Engine {
     /// Offers or assigns waiting work to the agent(s) the team's strategy
     /// picks. Returns false if nobody can take it now.
     fn place(&mut self, id: WorkId, now: Timestamp, out: &mut Vec<Decision>) -> bool {
+        self.place_among(id, None, now, out)
+    }
+
+    /// `among`: indices of the team's members that include everyone with
+    /// room for the work's kind (dispatch works them out once for the
+    /// whole queue); None: all members.
+    fn place_among(&mut self, id: WorkId, among: Option<&[usize]>, now: Timestamp, out: &mut Vec<Decision>) -> bool {
+        // One candidate list reused across calls: placing is the hot path.
+        let mut candidates = std::mem::take(&mut self.candidate_buf);
+        candidates.clear();
+        let placed = self.place_with(id, among, now, &mut candidates, out);
+        self.candidate_buf = candidates;
+        placed
+    }
+
+    fn place_with(&mut self, id: WorkId, among: Option<&[usize]>, now: Timestamp, candidates: &mut Vec<Candidate>, out: &mut Vec<Decision>) -> bool {
         let Some(p) = self.pending.get(&id) else { return false };
         if !matches!(p.stage, Stage::Waiting) || p.resting {
             return false;
@@ -366,15 +468,17 @@ impl Engine {
         let (team_id, kind, previous) = (p.spec.team, p.spec.kind, p.spec.previous_agent);
         let Some(team) = self.teams.get(&team_id) else { return false };
         let (config, last_index) = (team.config, team.last_index);
-        let mut candidates = self.candidates(team, p, true);
+        self.candidates(team, p, among, candidates);
         if candidates.is_empty() {
-            if !p.passed.is_empty() && !self.candidates(team, p, false).is_empty() {
+            let mut members = Self::members(team, among);
+            if !p.passed.is_empty() && members.any(|(_, m)| self.able(team, m, p, false)) {
                 // Everyone able has passed on it: a new round starts on the
                 // next tick rather than ringing the same people in a loop.
                 if let Some(p) = self.pending.get_mut(&id) {
                     p.passed.clear();
                     p.resting = true;
                 }
+                self.resting.push(id);
                 self.retry.insert(team_id);
             }
             return false;
@@ -387,7 +491,7 @@ impl Engine {
             candidates.truncate(1);
         }
         if config.strategy != Strategy::RingAll || candidates.len() == 1 {
-            let i = choose(config.strategy, &candidates, last_index, &mut self.rng);
+            let i = choose(config.strategy, candidates, last_index, &mut self.rng);
             candidates.swap(0, i);
             candidates.truncate(1);
         }
@@ -395,7 +499,7 @@ impl Engine {
             Some(secs) => {
                 let expires_at = now.plus_millis(i64::from(secs) * 1000);
                 let mut agents = Vec::with_capacity(candidates.len());
-                for c in &candidates {
+                for c in candidates.iter() {
                     self.reserve(c.agent, team_id, kind, 1);
                     if let Some(a) = self.agents.get_mut(&c.agent) {
                         a.offers.push(id);
@@ -417,31 +521,44 @@ impl Engine {
         true
     }
 
-    /// Members able to take the work now, in member order; `skip_passed`
-    /// leaves out those who passed on it this round.
-    fn candidates(&self, team: &Team, p: &Pending, skip_passed: bool) -> Vec<Candidate> {
+    /// The team's members (or those listed in `among`) with their index, in
+    /// member order.
+    fn members<'t>(team: &'t Team, among: Option<&'t [usize]>) -> impl Iterator<Item = (usize, &'t TeamMemberRouting)> + 't {
+        let all = among.is_none().then(|| team.members.iter().enumerate());
+        let some = among.map(|ix| ix.iter().filter_map(|&i| team.members.get(i).map(|m| (i, m))));
+        all.into_iter().flatten().chain(some.into_iter().flatten())
+    }
+
+    /// Members able to take the work now who have not passed on it this
+    /// round, in member order, into `into`.
+    fn candidates(&self, team: &Team, p: &Pending, among: Option<&[usize]>, into: &mut Vec<Candidate>) {
+        for (member_index, m) in Self::members(team, among) {
+            if !self.able(team, m, p, true) {
+                continue;
+            }
+            let Some(a) = self.agents.get(&m.agent) else { continue };
+            into.push(Candidate {
+                agent: m.agent,
+                member_index,
+                priority: m.priority,
+                weight: m.weight,
+                load: a.total_load(),
+                last_activity: a.last_activity,
+                handled_today: a.handled_today,
+            });
+        }
+    }
+
+    /// Whether a member can take the work now; `skip_passed` leaves out
+    /// those who passed on it this round.
+    fn able(&self, team: &Team, m: &TeamMemberRouting, p: &Pending, skip_passed: bool) -> bool {
+        let Some(a) = self.agents.get(&m.agent) else { return false };
         let kind = p.spec.kind;
-        team.members
-            .iter()
-            .enumerate()
-            .filter_map(|(member_index, m)| {
-                let a = self.agents.get(&m.agent)?;
-                let team_load = team.member_load.get(&m.agent).copied().unwrap_or(0);
-                let able = a.has_room(kind)
-                    && team_load < m.team_capacity
-                    && a.has_skills(&p.spec.skills)
-                    && !(skip_passed && p.passed.contains(&m.agent));
-                able.then_some(Candidate {
-                    agent: m.agent,
-                    member_index,
-                    priority: m.priority,
-                    weight: m.weight,
-                    load: a.total_load(),
-                    last_activity: a.last_activity,
-                    handled_today: a.handled_today,
-                })
-            })
-            .collect()
+        // Cheapest tests first: most members are at capacity.
+        a.has_room(kind)
+            && team.member_load.get(&m.agent).copied().unwrap_or(0) < m.team_capacity
+            && a.has_skills(&p.spec.skills)
+            && !(skip_passed && p.passed.contains(&m.agent))
     }
 
     fn reserve(&mut self, agent: UserId, team: TeamId, kind: WorkKind, delta: i32) {
@@ -482,15 +599,17 @@ impl Engine {
             self.timers.remove(&(at, id, TimerKind::Overflow));
         }
         if let Some(team) = self.teams.get_mut(&p.spec.team) {
-            team.queue.remove(&p.key);
+            if team.queue.remove(&p.key).is_some() {
+                team.waiting[p.spec.kind.index()] -= 1;
+            }
             if p.spec.notify_position {
                 team.notifying -= 1;
             }
             if team.notifying > 0 {
-                let start = team.queue.range(..p.key).count();
-                for (i, (_, w)) in team.queue.range(p.key..).enumerate() {
-                    if self.pending.get(w).is_some_and(|q| q.spec.notify_position) {
-                        out.push(Decision::PositionChanged { work: *w, team: p.spec.team, position: start + i + 1 });
+                // One walk: count those ahead, then tell those behind.
+                for (i, (key, q)) in team.queue.iter().enumerate() {
+                    if q.notify && *key > p.key {
+                        out.push(Decision::PositionChanged { work: q.work, team: p.spec.team, position: i + 1 });
                     }
                 }
             }
@@ -659,8 +778,10 @@ impl Engine {
             return;
         }
         let retry = std::mem::take(&mut self.retry);
-        for p in self.pending.values_mut().filter(|p| p.resting) {
-            p.resting = false;
+        for work in std::mem::take(&mut self.resting) {
+            if let Some(p) = self.pending.get_mut(&work) {
+                p.resting = false;
+            }
         }
         for team in retry {
             self.dispatch_team(team, now, out);
@@ -705,30 +826,73 @@ impl Engine {
     /// Places the team's waiting work in queue order until no member has
     /// room for the kinds that wait.
     fn dispatch_team(&mut self, id: TeamId, now: Timestamp, out: &mut Vec<Decision>) {
-        let mut order = std::mem::take(&mut self.scratch);
-        order.clear();
-        if let Some(team) = self.teams.get(&id) {
-            order.extend(team.queue.values().copied());
-        }
-        for work in order.iter().copied() {
-            let Some(kind) = self.pending.get(&work).map(|p| p.spec.kind) else { continue };
-            if !self.team_has_room(id, kind) {
-                if WorkKind::ALL.iter().all(|k| !self.team_has_room(id, *k)) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        // The members with room, per kind: worked out when first needed and
+        // again only after a placement (nothing else here changes loads).
+        // Most members are at capacity, so each waiting item is tried
+        // against these few rather than the whole team. Placing only
+        // removes from the queue, so walking it by key visits what a
+        // snapshot would, minus what is gone.
+        let mut free = std::mem::take(&mut self.free_buf);
+        let mut known = [false; 3];
+        let mut cursor: Option<QueueKey> = None;
+        'walk: while let Some(team) = self.teams.get(&id) {
+            let mut free_for = |kind: WorkKind, free: &mut [Vec<usize>; 3]| {
+                let k = kind.index();
+                if !known[k] {
+                    self.free_members(team, kind, &mut free[k]);
+                    known[k] = true;
+                }
+                !free[k].is_empty()
+            };
+            let rest = match cursor {
+                None => team.queue.range(..),
+                Some(k) => team.queue.range((Excluded(k), Unbounded)),
+            };
+            // The next item `place` would act on: some member with room is
+            // able to take it (perhaps after passing on it, which `place`
+            // turns into a rest). Skipping the others saves a `place` call
+            // that would find no candidate and change nothing.
+            let mut found = None;
+            for (&key, &q) in rest {
+                cursor = Some(key);
+                if !free_for(q.kind, &mut free) {
+                    // Stop once no kind that still waits here has room.
+                    let waiting = team.waiting;
+                    if WorkKind::ALL.iter().all(|k| waiting[k.index()] == 0 || !free_for(*k, &mut free)) {
+                        break 'walk;
+                    }
+                    continue;
+                }
+                let Some(p) = self.pending.get(&q.work) else { continue };
+                if !matches!(p.stage, Stage::Waiting) || p.resting {
+                    continue;
+                }
+                let members = &free[q.kind.index()];
+                if members.iter().any(|&i| team.members.get(i).is_some_and(|m| self.able(team, m, p, false))) {
+                    found = Some(q);
                     break;
                 }
-                continue;
             }
-            self.place(work, now, out);
+            let Some(q) = found else { break };
+            if self.place_among(q.work, Some(&free[q.kind.index()]), now, out) {
+                known = [false; 3];
+            }
         }
-        self.scratch = order;
+        self.free_buf = free;
     }
 
-    fn team_has_room(&self, id: TeamId, kind: WorkKind) -> bool {
-        let Some(team) = self.teams.get(&id) else { return false };
-        team.members.iter().any(|m| {
-            self.agents.get(&m.agent).is_some_and(|a| a.has_room(kind))
+    /// Indices of the members with room for `kind`, within the agent's
+    /// capacity and the team's, in member order.
+    fn free_members(&self, team: &Team, kind: WorkKind, into: &mut Vec<usize>) {
+        into.clear();
+        for (i, m) in team.members.iter().enumerate() {
+            if self.agents.get(&m.agent).is_some_and(|a| a.has_room(kind))
                 && team.member_load.get(&m.agent).copied().unwrap_or(0) < m.team_capacity
-        })
+            {
+                into.push(i);
+            }
+        }
     }
 }
 

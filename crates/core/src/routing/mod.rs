@@ -127,10 +127,30 @@ fn one() -> u8 {
 }
 
 /// What the engine knows about an agent beyond team membership.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
 pub struct AgentProfile {
     pub capacity: Capacity,
     pub skills: Skills,
+}
+
+impl AgentProfile {
+    pub fn check(&self) -> Result<(), crate::validate::ValidationError> {
+        use crate::validate::ValidationError;
+        let c = self.capacity;
+        if c.chat > 100 || c.email > 500 || c.voice > 10 {
+            return Err(ValidationError::new("capacity", "at most 100 chats, 500 emails and 10 calls"));
+        }
+        if self.skills.len() > 50 {
+            return Err(ValidationError::new("skills", "at most 50"));
+        }
+        for (name, level) in &self.skills {
+            if name.trim().is_empty() || name.chars().count() > 64 || !(1..=10).contains(level) {
+                return Err(ValidationError::new("skills", "names of 1-64 characters with levels 1-10"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An agent's place in one team.
@@ -159,8 +179,8 @@ pub struct Overflow {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TeamRouting {
-    /// false: conversations wait in the team's unassigned list for someone
-    /// to claim them (no automatic assignment).
+    /// false (the default): conversations wait in the team's unassigned
+    /// list for someone to claim them.
     pub auto_assign: bool,
     pub strategy: Strategy,
     /// Absent: assign directly. Present: offer and wait this long for the
@@ -172,8 +192,10 @@ pub struct TeamRouting {
 }
 
 impl Default for TeamRouting {
+    /// Routing is opted into per team: without settings, conversations wait
+    /// in the team's list for an agent to claim them.
     fn default() -> Self {
-        TeamRouting { auto_assign: true, strategy: Strategy::RoundRobin, offer_timeout_secs: None, sticky: true, overflow: None }
+        TeamRouting { auto_assign: false, strategy: Strategy::RoundRobin, offer_timeout_secs: None, sticky: true, overflow: None }
     }
 }
 

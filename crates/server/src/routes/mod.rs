@@ -2,12 +2,15 @@
 //! call the store, publish what the store committed, and shape the answer.
 
 pub mod auth;
+pub mod automation;
 pub mod contacts;
 pub mod conversations;
 pub mod files;
+pub mod hours_sla;
 pub mod inboxes;
 pub mod library;
 pub mod realtime;
+pub mod routing;
 pub mod system;
 pub mod teams;
 pub mod widget;

@@ -66,7 +66,12 @@ pub fn agent_frame(viewer: &Viewer, e: &Event) -> Option<String> {
         return None;
     }
     match &e.payload {
-        EventPayload::MembershipChanged { .. } | EventPayload::CredentialsRevoked { .. } => return None,
+        EventPayload::MembershipChanged { .. } | EventPayload::CredentialsRevoked { .. } | EventPayload::RoutingChanged => {
+            return None;
+        }
+        // An offer is for the one agent it names.
+        EventPayload::OfferCreated(o) if o.agent_id != viewer.user_id => return None,
+        EventPayload::OfferEnded(o) if o.agent_id != viewer.user_id => return None,
         // Your own typing is not news to you.
         EventPayload::Typing(t) if t.actor.kind == SenderType::User && t.actor.id == Some(viewer.user_id.0) => return None,
         _ => {}

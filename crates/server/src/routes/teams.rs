@@ -22,18 +22,30 @@ pub async fn create_team(State(st): State<AppState>, ctx: Ctx, ApiJson(req): Api
     Ok((StatusCode::CREATED, Json(st.store.create_team(ctx.ws(), &name, st.now()).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}/teams/{team_id}", tag = "teams", request_body = TeamRequest,
-    responses((status = 200, body = Team), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}/teams/{team_id}", tag = "teams", request_body = TeamPatchRequest,
+    responses((status = 200, body = Team), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_team(
     State(st): State<AppState>,
     ctx: Ctx,
     ApiPath(path): ApiPath<(i64, i64)>,
-    ApiJson(req): ApiJson<TeamRequest>,
+    ApiJson(req): ApiJson<TeamPatchRequest>,
 ) -> ApiResult<Json<Team>> {
-    let (_, team) = path;
+    let team = TeamId(path.1);
     ctx.require(Role::Admin)?;
-    let name = validate::name("name", &req.name)?;
-    Ok(Json(st.store.rename_team(ctx.ws(), TeamId(team), &name).await?))
+    // Check everything before writing anything.
+    let name = req.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    if let Some(r) = &req.routing {
+        r.check()?;
+    }
+    st.store.get_team(ctx.ws(), team).await?.ok_or(ApiError::NotFound)?;
+    if let Some(routing) = req.routing {
+        let written = st.store.set_team_routing(ctx.ws(), team, routing, st.now()).await?;
+        st.publish(written.events);
+    }
+    if let Some(name) = name {
+        st.store.rename_team(ctx.ws(), team, &name).await?;
+    }
+    Ok(Json(st.store.get_team(ctx.ws(), team).await?.ok_or(ApiError::NotFound)?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/teams/{team_id}", tag = "teams",
@@ -42,6 +54,8 @@ pub async fn delete_team(State(st): State<AppState>, ctx: Ctx, ApiPath(path): Ap
     let (_, team) = path;
     ctx.require(Role::Admin)?;
     st.store.delete_team(ctx.ws(), TeamId(team)).await?;
+    // Routers drop the team's queue (its conversations stay, unassigned).
+    st.publish(vec![events::Event { workspace_id: ctx.ws(), scope: None, payload: events::EventPayload::RoutingChanged }]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -60,7 +74,14 @@ pub async fn put_member(
     if !(1..=100).contains(&capacity) {
         return Err(ApiError::Validation("capacity: must be between 1 and 100".into()));
     }
-    let written = st.store.set_team_member(ctx.ws(), TeamId(team), UserId(user), capacity, st.now()).await?;
+    if req.priority.is_some_and(|p| !(-1000..=1000).contains(&p)) {
+        return Err(ApiError::Validation("priority: must be between -1000 and 1000".into()));
+    }
+    if req.weight.is_some_and(|w| w > 1000) {
+        return Err(ApiError::Validation("weight: must be between 0 and 1000".into()));
+    }
+    let settings = switchboard_store::TeamMemberSettings { capacity, priority: req.priority, weight: req.weight };
+    let written = st.store.put_team_member(ctx.ws(), TeamId(team), UserId(user), settings, st.now()).await?;
     st.publish(written.events);
     Ok(Json(written.value))
 }

@@ -176,6 +176,10 @@ pub async fn visitor_send(
     if received.created {
         st.metrics.messages_received.fetch_add(1, Ordering::Relaxed);
         st.publish(received.events.clone());
+        // Away message / greeting: after the customer's message is safe and
+        // published, and off the request path so the widget is answered at once.
+        let (st, ws, r) = (st.clone(), v.workspace_id, received.clone());
+        tokio::spawn(async move { crate::automation_hooks::after_inbound(&st, ws, &r).await });
     }
     Ok(received)
 }
@@ -316,6 +320,7 @@ fn visitor_frame(v: &VisitorClaims, e: &Event) -> Option<WsMessage> {
         EventPayload::MessageCreated(m) => Some(frame("message.created", serde_json::to_value(m).ok()?)),
         EventPayload::MessageUpdated(m) => Some(frame("message.updated", serde_json::to_value(m).ok()?)),
         EventPayload::Typing(t) => Some(frame("typing", serde_json::json!({ "on": t.on, "name": t.actor.name }))),
+        EventPayload::QueuePosition(p) => Some(frame("queue.position", serde_json::to_value(p).ok()?)),
         _ => None,
     }
 }

@@ -61,6 +61,9 @@ pub async fn update_user(
         return Err(ApiError::Conflict { code: "last_admin", message: "you cannot lower your own role".into() });
     }
     let name = req.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+    if let Some(profile) = &req.routing {
+        profile.check()?;
+    }
     // A name belongs to the account, which may be in other workspaces too:
     // one workspace's admin must not rename someone in another.
     if name.is_some() && user != ctx.user() && st.store.user_workspaces(user).await?.len() > 1 {
@@ -69,7 +72,12 @@ pub async fn update_user(
             message: "this account belongs to other workspaces too; only its owner can change its name".into(),
         });
     }
-    let member = st.store.update_member(ctx.ws(), user, MemberPatch { role: req.role, name }).await?;
+    let mut member = st.store.update_member(ctx.ws(), user, MemberPatch { role: req.role, name }).await?;
+    if let Some(profile) = req.routing {
+        let written = st.store.set_member_routing(ctx.ws(), user, profile, st.now()).await?;
+        member = written.value;
+        st.publish(written.events);
+    }
     st.publish(vec![events::Event {
         workspace_id: ctx.ws(),
         scope: None,

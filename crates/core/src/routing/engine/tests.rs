@@ -70,7 +70,7 @@ fn assigned_to(ds: &[Decision]) -> Vec<(i64, i64)> {
 }
 
 fn config(strategy: Strategy) -> TeamRouting {
-    TeamRouting { strategy, sticky: false, ..TeamRouting::default() }
+    TeamRouting { auto_assign: true, strategy, sticky: false, ..TeamRouting::default() }
 }
 
 #[test]
