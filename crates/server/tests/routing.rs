@@ -309,3 +309,60 @@ async fn queues_and_loads_are_rebuilt_after_a_crash() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(d.conversation(fourth).await["assignee_id"].is_null(), "alice still holds her first conversation");
 }
+
+/// Waiting too long in one team moves the conversation to the overflow
+/// team, whose agent gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_moves_waiting_work_to_another_team() {
+    let dir = TempDir::new("sb-routing-overflow").unwrap();
+    let d = demo(&dir, None).await;
+    let (a, b) = (d.alice.0, d.bob.0);
+    let (_, teams) = d.admin.get(&d.path("/teams")).await;
+    let sales = teams["data"].as_array().unwrap().iter().find(|t| t["name"] == "Sales").unwrap()["id"].as_i64().unwrap();
+    // Support: only alice, one chat at a time. Sales: bob.
+    let (status, _) = d.admin.delete(&d.path(&format!("/teams/{}/members/{b}", d.team))).await;
+    assert_eq!(status, 200);
+    d.admin.put(&d.path(&format!("/teams/{}/members/{a}", d.team)), json!({"capacity": 1})).await;
+    d.admin.put(&d.path(&format!("/teams/{sales}/members/{b}")), json!({"capacity": 5})).await;
+    let (status, body) = d.admin.patch(&d.path(&format!("/teams/{sales}")), json!({"routing": {"auto_assign": true}})).await;
+    assert_eq!(status, 200, "{body}");
+    d.route_webchat_to_support(json!({"auto_assign": true, "overflow": {"after_secs": 1, "to_team_id": sales}})).await;
+    d.online(&d.alice.1, "online").await;
+    d.online(&d.bob.1, "online").await;
+
+    let (_, first) = d.customer_writes("first").await;
+    assert_eq!(d.wait_assignee(first, "alice takes the first", |x| !x.is_null()).await, a);
+    let (_, second) = d.customer_writes("second").await;
+    assert!(d.conversation(second).await["assignee_id"].is_null(), "alice is full: the second waits");
+    assert_eq!(d.wait_assignee(second, "overflow to bob's team", |x| !x.is_null()).await, b);
+    assert_eq!(d.conversation(second).await["team_id"], sales);
+}
+
+/// A returning customer goes back to the agent who served them, although
+/// the team's strategy would pick someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_customer_gets_their_previous_agent() {
+    let dir = TempDir::new("sb-routing-sticky").unwrap();
+    let d = demo(&dir, None).await;
+    let (a, b) = (d.alice.0, d.bob.0);
+    d.admin.put(&d.path(&format!("/teams/{}/members/{a}", d.team)), json!({"priority": 1})).await;
+    d.admin.put(&d.path(&format!("/teams/{}/members/{b}", d.team)), json!({"priority": 0})).await;
+    d.route_webchat_to_support(json!({"auto_assign": true, "strategy": "ordered", "sticky": true})).await;
+    // Bob (top priority) is away, so Vera's first conversation is alice's.
+    d.online(&d.alice.1, "online").await;
+    let (vera, first) = d.customer_writes("first").await;
+    assert_eq!(d.wait_assignee(first, "alice serves vera", |x| !x.is_null()).await, a);
+    let (status, _) = d.alice.1.patch(&d.path(&format!("/conversations/{first}")), json!({"status": "resolved"})).await;
+    assert_eq!(status, 200);
+    d.online(&d.bob.1, "online").await;
+    // A new customer goes to bob, the top of the order...
+    let (_, other) = d.customer_writes("someone else").await;
+    assert_eq!(d.wait_assignee(other, "ordered picks bob", |x| !x.is_null()).await, b);
+    // ...but Vera, writing again, goes back to alice.
+    let widget = d.server.api().with_token(&vera);
+    let (status, body) = widget.post("/api/v1/widget/messages", json!({"content": "me again", "echo_id": "m-2"})).await;
+    assert_eq!(status, 201, "{body}");
+    let again = body["conversation_id"].as_i64().unwrap();
+    assert_ne!(again, first);
+    assert_eq!(d.wait_assignee(again, "sticky return to alice", |x| !x.is_null()).await, a);
+}
