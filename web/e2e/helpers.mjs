@@ -157,3 +157,27 @@ export async function customerWrites(page, base, { name, email, phone }, text) {
 
 export const item = (page, text) => page.locator('[data-testid=conv-item]', { hasText: text });
 export const uniq = () => Math.random().toString(36).slice(2, 7);
+
+/** A website visitor over the widget's HTTP API (no browser): starts a session, names the contact and sends `text`. */
+export async function visitorWrites(base, websiteToken, name, text) {
+  const call = async (method, path, token, body) => {
+    const res = await fetch(`${base}/api/v1/widget/${path}`, {
+      method, headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} widget/${path} → ${res.status} ${await res.text()}`);
+    return res.status === 204 ? null : res.json();
+  };
+  const { visitor_token } = await call('POST', 'session', null, { website_token: websiteToken });
+  await call('PATCH', 'contact', visitor_token, { name });
+  const message = await call('POST', 'messages', visitor_token, { content: text, echo_id: `e2e-${Math.random().toString(36).slice(2)}` });
+  return { visitor_token, message };
+}
+
+/** Polls the admin's view until the open conversation of contact `name` satisfies `ok`; returns it. */
+export async function conversationOf(base, admin, name, ok = () => true, what = `conversation of ${name}`, timeout = 15_000) {
+  return until(async () => {
+    const list = await apiCall(base, 'GET', `workspaces/${admin.ws}/conversations?limit=100`, admin.token);
+    const c = list.data.find((x) => x.contact.name === name);
+    return c && ok(c) ? c : null;
+  }, what, timeout);
+}

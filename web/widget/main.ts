@@ -13,6 +13,11 @@
 // reports the newest agent message it shows ({"type":"read","up_to":id} on the
 // socket, POST /api/v1/widget/read when the socket is down).
 //
+// Queue position: while no agent is free the server sends
+// {"type":"queue.position","data":{"position":N}}; the widget shows "You are
+// number N in line" until an agent replies or types (or a position of 0/null,
+// should the server send one when the conversation leaves the queue).
+//
 // Attachments: a picked (or pasted) file is uploaded at once
 // (POST /api/v1/widget/attachments) and its id goes with the next message;
 // the unacknowledged set keeps the files, so a resend carries them again.
@@ -49,6 +54,7 @@ const dict = {
     start: 'Start chat', needName: 'Please enter your name', failed: 'Something went wrong. Please try again.',
     open: 'Open chat', close: 'Close chat', you: 'You', sending: 'Sending…', notSent: 'Not sent', powered: 'Powered by Switchboard',
     attach: 'Attach a file', tooLarge: 'Too large', remove: 'Remove',
+    queue: 'You are number {n} in line', queueSub: 'An agent will be with you as soon as one is free.',
   },
   ru: {
     title: 'Напишите нам', online: 'Обычно отвечаем за несколько минут', offline: 'Переподключение…',
@@ -57,6 +63,7 @@ const dict = {
     start: 'Начать чат', needName: 'Введите имя', failed: 'Что-то пошло не так. Попробуйте ещё раз.',
     open: 'Открыть чат', close: 'Закрыть чат', you: 'Вы', sending: 'Отправка…', notSent: 'Не отправлено', powered: 'Работает на Switchboard',
     attach: 'Прикрепить файл', tooLarge: 'Слишком большой', remove: 'Убрать',
+    queue: 'Вы {n}-й в очереди', queueSub: 'Оператор ответит, как только освободится.',
   },
   uk: {
     title: 'Напишіть нам', online: 'Зазвичай відповідаємо за кілька хвилин', offline: 'Перепідключення…',
@@ -65,6 +72,7 @@ const dict = {
     start: 'Почати чат', needName: "Введіть ім'я", failed: 'Щось пішло не так. Спробуйте ще раз.',
     open: 'Відкрити чат', close: 'Закрити чат', you: 'Ви', sending: 'Надсилання…', notSent: 'Не надіслано', powered: 'Працює на Switchboard',
     attach: 'Прикріпити файл', tooLarge: 'Завеликий', remove: 'Прибрати',
+    queue: 'Ви {n}-й у черзі', queueSub: 'Оператор відповість, щойно звільниться.',
   },
 };
 type Key = keyof typeof dict.en;
@@ -168,6 +176,7 @@ class Widget {
   private filesEl!: HTMLDivElement;
   private fileInput!: HTMLInputElement;
   private statusEl!: HTMLDivElement;
+  private queueEl!: HTMLDivElement;
   private subEl!: HTMLSpanElement;
   private titleEl!: HTMLDivElement;
   private typingEl: HTMLDivElement | null = null;
@@ -232,6 +241,8 @@ class Widget {
 
     this.statusEl = el('div', { class: 'status' });
     this.statusEl.hidden = true;
+    this.queueEl = el('div', { class: 'queue', 'data-testid': 'sb-queue', role: 'status' });
+    this.queueEl.hidden = true;
     this.bodyEl = el('div', { class: 'body', 'aria-live': 'polite' });
 
     this.formEl = el('form', { class: 'form' });
@@ -282,7 +293,7 @@ class Widget {
     const brand = el('div', { class: 'brand' });
     brand.textContent = t('powered');
 
-    this.panel.append(head, this.statusEl, this.bodyEl, this.formEl, this.footEl, brand);
+    this.panel.append(head, this.statusEl, this.queueEl, this.bodyEl, this.formEl, this.footEl, brand);
     // Files dropped anywhere on the chat are attached (not opened by the browser).
     const files = (e: DragEvent) => !!e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files') && !this.footEl.hidden;
     this.panel.addEventListener('dragover', (e) => { if (files(e)) e.preventDefault(); });
@@ -449,9 +460,14 @@ class Widget {
       if (frame.type === 'message.created' || frame.type === 'message.updated') {
         this.upsert(frame.data as WMessage, frame.type === 'message.created');
         this.render();
+      } else if (frame.type === 'queue.position') {
+        this.showQueue(Number(frame.data?.position) || 0);
       } else if (frame.type === 'typing') {
         // The server sends only agents' typing ({"on","name"}), never the visitor's own.
-        if (frame.data?.name) this.showAgentTyping(!!frame.data.on);
+        if (frame.data?.name) {
+          this.showAgentTyping(!!frame.data.on);
+          if (frame.data.on) this.showQueue(0);
+        }
       } else if (frame.type === 'resync') {
         void this.loadHistory();
       }
@@ -585,6 +601,19 @@ class Widget {
     if (this.ws && this.wsOpen) this.ws.send(JSON.stringify({ type: 'typing', on }));
   }
 
+  /** "You are number N in line"; 0 hides it (an agent has the conversation). */
+  private showQueue(position: number) {
+    this.queueEl.hidden = position < 1;
+    if (position < 1) return;
+    this.queueEl.dataset.position = String(position);
+    this.queueEl.textContent = '';
+    const b = el('b');
+    b.textContent = this.t('queue').replace('{n}', String(position));
+    const sub = el('span');
+    sub.textContent = this.t('queueSub');
+    this.queueEl.append(b, sub);
+  }
+
   private showAgentTyping(on: boolean) {
     clearTimeout(this.agentTypingTimer);
     if (on) {
@@ -612,6 +641,8 @@ class Widget {
       return;
     }
     this.messages.push(m);
+    // An agent (not an automatic greeting or away message) answered: the wait is over.
+    if (live && m.kind === 'out' && m.sender?.type === 'user') this.showQueue(0);
     if (live && m.kind === 'out') {
       this.showAgentTyping(false);
       if (!this.opened) { this.unread++; this.renderBadge(); }

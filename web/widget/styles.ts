@@ -102,6 +102,9 @@ button { font: inherit; cursor: pointer; }
 .msg.bare > :first-child { margin-top: 0; }
 .status { text-align: center; font-size: 12px; color: var(--sb-muted); padding: 4px; background: #fff7e6; }
 .status[hidden] { display: none; }
+.queue { display: flex; flex-direction: column; gap: 1px; padding: 9px 16px; background: color-mix(in srgb, var(--sb-accent) 10%, #fff); border-bottom: 1px solid var(--sb-line); font-size: 13px; }
+.queue b { color: var(--sb-ink); font-weight: 650; }
+.queue span { color: var(--sb-muted); font-size: 12px; }
 .form { padding: 20px; display: flex; flex-direction: column; gap: 12px; flex: 1; overflow-y: auto; }
 .form p { margin: 0 0 4px; color: var(--sb-muted); }
 .form label { display: flex; flex-direction: column; gap: 4px; font-size: 12.5px; font-weight: 600; color: var(--sb-muted); }

@@ -187,6 +187,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/automation-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The SLA policy and the idle auto-resolve threshold (all off until set). */
+        get: operations["get_settings"];
+        put: operations["put_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/business-hours": {
         parameters: {
             query?: never;
@@ -345,6 +362,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/offer/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Takes a conversation offered to you; answers with it, now yours. */
+        post: operations["accept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/offer/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Passes on an offered conversation: it moves on to the next agent. */
+        post: operations["decline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/reviews": {
         parameters: {
             query?: never;
@@ -359,6 +410,26 @@ export interface paths {
         get: operations["list_reviews"];
         put?: never;
         post: operations["create_review"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/sla": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Due times and breaches of one conversation; anyone who may see the
+         *     conversation may see its clocks.
+         */
+        get: operations["conversation_sla"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -438,6 +509,111 @@ export interface paths {
         };
         get?: never;
         put: operations["set_presence"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/routing/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who waits in each team's queue, in order, and whom they are offered to. */
+        get: operations["queues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/routing/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_rules"];
+        /**
+         * Replaces the team-selection rules (first match wins) and the inbox
+         *     default teams.
+         */
+        put: operations["put_rules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/rule_runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every rule's runs (including deleted rules'), newest first. */
+        get: operations["list_all_runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_rules"];
+        put?: never;
+        /** Adds a rule after the existing ones. */
+        post: operations["create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_rule"];
+        put?: never;
+        post?: never;
+        /** Deletes the rule; its runs stay in the log. */
+        delete: operations["delete_rule"];
+        options?: never;
+        head?: never;
+        patch: operations["update_rule"];
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/rules/{rule_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One rule's runs, newest first. */
+        get: operations["list_rule_runs"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -529,6 +705,24 @@ export interface paths {
         patch: operations["update_team"];
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/teams/{team_id}/business-hours": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_team_hours"];
+        /** Sets the team's own hours; `null` makes it follow the workspace's again. */
+        put: operations["put_team_hours"];
+        post?: never;
+        /** Makes the team follow the workspace's hours again. */
+        delete: operations["delete_team_hours"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/teams/{team_id}/members/{user_id}": {
         parameters: {
             query?: never;
@@ -613,6 +807,23 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/webhook-signing-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The key `send_webhook` signs with, for receivers to verify. */
+        get: operations["webhook_signing_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -658,6 +869,19 @@ export interface components {
             since: components["schemas"]["Timestamp"];
             user_id: components["schemas"]["UserId"];
         };
+        /** @description What the engine knows about an agent beyond team membership. */
+        AgentProfile: {
+            /**
+             * @default {
+             *       "chat": 5,
+             *       "email": 10,
+             *       "voice": 1
+             *     }
+             */
+            capacity: components["schemas"]["Capacity"];
+            /** @default {} */
+            skills: components["schemas"]["BTreeMap"];
+        };
         ApiTokenCreated: {
             id: components["schemas"]["ApiTokenId"];
             name: string;
@@ -687,13 +911,53 @@ export interface components {
         };
         /** Format: int64 */
         AttachmentId: number;
+        /**
+         * @description A stored rule: its definition plus where it sits among the workspace's
+         *     rules (lower `position` runs first).
+         */
+        AutomationRule: components["schemas"]["RuleDefinition"] & {
+            created_at: components["schemas"]["Timestamp"];
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            position: number;
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        /** @description The workspace's automation settings document. */
+        AutomationSettings: {
+            /**
+             * Format: double
+             * @description Resolve open or pending conversations after this many hours without
+             *     any activity (fractions allowed); `null` = never.
+             */
+            auto_resolve_after_hours?: number | null;
+            sla?: components["schemas"]["SlaPolicy"];
+        };
+        BTreeMap: {
+            [key: string]: number;
+        };
         BusinessHours: {
             away_message: string;
             days: components["schemas"]["DayHours"][];
+            /**
+             * Format: int32
+             * @description What the away message promises: "within N minutes/hours". Absent:
+             *     the promise is the next opening time.
+             */
+            expected_response_minutes?: number | null;
             /** @description "YYYY-MM-DD" dates on which the team is closed all day. */
             holidays: string[];
             /** @description IANA zone name, e.g. "Europe/Kyiv". */
             timezone: string;
+        };
+        /** @description Maximum concurrent work per kind for one agent. */
+        Capacity: {
+            /** Format: int32 */
+            chat: number;
+            /** Format: int32 */
+            email: number;
+            /** Format: int32 */
+            voice: number;
         };
         /** @enum {string} */
         Channel: "webchat" | "whatsapp" | "telegram" | "messenger" | "instagram" | "viber" | "email" | "voice";
@@ -742,6 +1006,16 @@ export interface components {
         };
         /** Format: int64 */
         ConversationId: number;
+        /**
+         * @description A conversation's SLA clocks under the current policy, and the breaches
+         *     recorded so far.
+         */
+        ConversationSla: {
+            breaches: components["schemas"]["SlaBreachView"][];
+            conversation_id: components["schemas"]["ConversationId"];
+            policy: components["schemas"]["SlaPolicy"];
+            targets: components["schemas"]["SlaTarget"][];
+        };
         /** @enum {string} */
         ConversationStatus: "open" | "pending" | "snoozed" | "resolved";
         ConversationUpdate: {
@@ -814,6 +1088,16 @@ export interface components {
                 user_id: components["schemas"]["UserId"];
             }[];
         };
+        ListOf_AutomationRule: {
+            data: (components["schemas"]["RuleDefinition"] & {
+                created_at: components["schemas"]["Timestamp"];
+                /** Format: int64 */
+                id: number;
+                /** Format: int64 */
+                position: number;
+                updated_at: components["schemas"]["Timestamp"];
+            })[];
+        };
         ListOf_InboxView: {
             data: {
                 channel: components["schemas"]["Channel"];
@@ -837,6 +1121,8 @@ export interface components {
                 presence: components["schemas"]["Presence"];
                 presence_since: components["schemas"]["Timestamp"];
                 role: components["schemas"]["Role"];
+                /** @description Capacity per kind of work and skills, for routing. */
+                routing: components["schemas"]["AgentProfile"];
             }[];
         };
         ListOf_Message: {
@@ -881,6 +1167,13 @@ export interface components {
                 id: components["schemas"]["TeamId"];
                 members: components["schemas"]["TeamMember"][];
                 name: string;
+                routing: components["schemas"]["TeamRouting"];
+            }[];
+        };
+        ListOf_TeamQueue: {
+            data: {
+                team_id: components["schemas"]["TeamId"];
+                waiting: components["schemas"]["QueuedConversation"][];
             }[];
         };
         ListOf_Template: {
@@ -920,6 +1213,8 @@ export interface components {
             presence: components["schemas"]["Presence"];
             presence_since: components["schemas"]["Timestamp"];
             role: components["schemas"]["Role"];
+            /** @description Capacity per kind of work and skills, for routing. */
+            routing: components["schemas"]["AgentProfile"];
         };
         Message: {
             attachments?: components["schemas"]["Attachment"][];
@@ -949,6 +1244,12 @@ export interface components {
             /** @description Client-generated id: sending the same one twice stores one message. */
             echo_id?: string | null;
             kind?: null | components["schemas"]["MessageKind"];
+        };
+        /** @description Where a team sends what waited too long. */
+        Overflow: {
+            /** Format: int32 */
+            after_secs: number;
+            to_team_id: components["schemas"]["TeamId"];
         };
         Paginated_Contact: {
             data: {
@@ -1001,6 +1302,24 @@ export interface components {
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor?: string | null;
         };
+        Paginated_RuleRun: {
+            data: {
+                /** Format: int64 */
+                conversation_id?: number | null;
+                created_at: components["schemas"]["Timestamp"];
+                detail: string;
+                /** Format: int64 */
+                id: number;
+                outcome: components["schemas"]["RunOutcome"];
+                /** Format: int64 */
+                rule_id: number;
+                /** @description The rule's name when it ran (the rule may since be renamed or deleted). */
+                rule_name: string;
+                trigger: components["schemas"]["RuleTrigger"];
+            }[];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor?: string | null;
+        };
         /**
          * @description What an agent set as their availability.
          * @enum {string}
@@ -1016,6 +1335,12 @@ export interface components {
         };
         /** @enum {string} */
         Priority: "none" | "low" | "medium" | "high" | "urgent";
+        QueuedConversation: {
+            conversation_id: components["schemas"]["ConversationId"];
+            /** @description Agents it is offered to right now. */
+            offered_to: components["schemas"]["UserId"][];
+            position: number;
+        };
         ReadReceipt: {
             /**
              * Format: int64
@@ -1050,6 +1375,104 @@ export interface components {
          * @enum {string}
          */
         Role: "agent" | "supervisor" | "admin";
+        /** @description The workspace's routing document. */
+        RoutingRules: {
+            /** @description Inbox id (as a string key) → team for conversations no rule matched. */
+            inbox_default_team?: Record<string, never>;
+            /** @default [] */
+            rules: components["schemas"]["TeamRule"][];
+        };
+        /** @description What a rule does, in order. */
+        RuleAction: {
+            /** Format: int64 */
+            team_id: number;
+            /** @enum {string} */
+            type: "assign_team";
+        } | {
+            /** @enum {string} */
+            type: "assign_agent";
+            /** Format: int64 */
+            user_id: number;
+        } | {
+            tag: string;
+            /** @enum {string} */
+            type: "add_tag";
+        } | {
+            priority: components["schemas"]["Priority"];
+            /** @enum {string} */
+            type: "set_priority";
+        } | {
+            /** Format: int64 */
+            template_id: number;
+            /** @enum {string} */
+            type: "send_template";
+        } | {
+            /** @enum {string} */
+            type: "send_webhook";
+            url: string;
+        } | {
+            /** @enum {string} */
+            type: "resolve";
+        };
+        RuleCondition: {
+            field: components["schemas"]["RuleField"];
+            /** @description The custom field's name; only with `field: custom_field`. */
+            key?: string | null;
+            operator: components["schemas"]["RuleOperator"];
+            /** @description A string or number; an array of them for `in`; absent for `is_set` / `is_not_set`. */
+            value?: unknown;
+        };
+        /** @description A rule as an admin writes it. */
+        RuleDefinition: {
+            actions: components["schemas"]["RuleAction"][];
+            /** @description All must hold; none means "always". */
+            conditions?: components["schemas"]["RuleCondition"][];
+            enabled?: boolean;
+            name: string;
+            trigger: components["schemas"]["RuleTrigger"];
+        };
+        /**
+         * @description The fact a condition looks at.
+         * @enum {string}
+         */
+        RuleField: "inbox_id" | "channel" | "status" | "previous_status" | "priority" | "team_id" | "assignee_id" | "tags" | "message_content" | "contact_name" | "contact_email" | "contact_phone" | "custom_field" | "tag" | "sla_kind";
+        /** @enum {string} */
+        RuleOperator: "equals" | "not_equals" | "contains" | "not_contains" | "in" | "is_set" | "is_not_set";
+        /** @description A partial update: fields left out keep their value. */
+        RulePatch: {
+            actions?: components["schemas"]["RuleAction"][] | null;
+            conditions?: components["schemas"]["RuleCondition"][] | null;
+            enabled?: boolean | null;
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description Lower runs first.
+             */
+            position?: number | null;
+            trigger?: null | components["schemas"]["RuleTrigger"];
+        };
+        /** @description One logged run of a rule that matched an event. */
+        RuleRun: {
+            /** Format: int64 */
+            conversation_id?: number | null;
+            created_at: components["schemas"]["Timestamp"];
+            detail: string;
+            /** Format: int64 */
+            id: number;
+            outcome: components["schemas"]["RunOutcome"];
+            /** Format: int64 */
+            rule_id: number;
+            /** @description The rule's name when it ran (the rule may since be renamed or deleted). */
+            rule_name: string;
+            trigger: components["schemas"]["RuleTrigger"];
+        };
+        /**
+         * @description What happened to the conversation.
+         * @enum {string}
+         */
+        RuleTrigger: "conversation_created" | "message_received" | "status_changed" | "sla_breached" | "tag_added";
+        /** @enum {string} */
+        RunOutcome: "applied" | "skipped" | "failed";
         Sender: {
             /** Format: int64 */
             id?: number | null;
@@ -1058,6 +1481,42 @@ export interface components {
         };
         /** @enum {string} */
         SenderType: "contact" | "user" | "system";
+        /** @description A skill a conversation needs, at least at `min_level`. */
+        SkillRequirement: {
+            /** Format: int32 */
+            min_level?: number;
+            skill: string;
+        };
+        SlaBreachView: {
+            breached_at: components["schemas"]["Timestamp"];
+            due_at: components["schemas"]["Timestamp"];
+            kind: components["schemas"]["SlaKind"];
+        };
+        /** @enum {string} */
+        SlaKind: "first_response" | "next_response" | "resolution";
+        /** @description Limits in minutes; fractions are allowed (0.5 = 30 s), `null` = no target. */
+        SlaPolicy: {
+            /** @description Count only the open time of the conversation's business hours. */
+            business_hours_only?: boolean;
+            /** Format: double */
+            first_response_minutes?: number | null;
+            /** Format: double */
+            next_response_minutes?: number | null;
+            /** Format: double */
+            resolution_minutes?: number | null;
+        };
+        /** @description One SLA clock of a conversation. */
+        SlaTarget: {
+            /** @description The due time passed before the clock stopped. */
+            breached: boolean;
+            due_at?: null | components["schemas"]["Timestamp"];
+            kind: components["schemas"]["SlaKind"];
+            /** @description When this clock started (creation, or the message that began a wait). */
+            started_at: components["schemas"]["Timestamp"];
+            stopped_at?: null | components["schemas"]["Timestamp"];
+        };
+        /** @enum {string} */
+        Strategy: "round_robin" | "least_busy" | "longest_idle" | "fewest_handled_today" | "ring_all" | "ordered" | "random" | "weighted_random";
         Tag: {
             color: string;
             id: components["schemas"]["TagId"];
@@ -1073,6 +1532,43 @@ export interface components {
             id: components["schemas"]["TeamId"];
             members: components["schemas"]["TeamMember"][];
             name: string;
+            routing: components["schemas"]["TeamRouting"];
+        };
+        /**
+         * @description A team's hours: its own (`null` when it follows the workspace's) and the
+         *     ones in effect for its conversations.
+         */
+        TeamBusinessHours: {
+            business_hours?: null | components["schemas"]["BusinessHours"];
+            effective: components["schemas"]["BusinessHours"];
+            team_id: components["schemas"]["TeamId"];
+        };
+        TeamCondition: {
+            inbox_ids: components["schemas"]["InboxId"][];
+            /** @enum {string} */
+            type: "inbox";
+        } | {
+            channels: components["schemas"]["Channel"][];
+            /** @enum {string} */
+            type: "channel";
+        } | {
+            languages: string[];
+            /** @enum {string} */
+            type: "language";
+        } | {
+            keywords: string[];
+            /** @enum {string} */
+            type: "keywords";
+        } | {
+            field: string;
+            /** @enum {string} */
+            type: "prechat";
+            values: string[];
+        } | {
+            field: string;
+            /** @enum {string} */
+            type: "contact_field";
+            values: string[];
         };
         /** Format: int64 */
         TeamId: number;
@@ -1091,7 +1587,17 @@ export interface components {
              * @description Maximum concurrent conversations this agent takes in this team.
              */
             capacity: number;
+            /**
+             * Format: int32
+             * @description Ordered strategy: lower goes first.
+             */
+            priority: number;
             user_id: components["schemas"]["UserId"];
+            /**
+             * Format: int32
+             * @description Weighted-random share.
+             */
+            weight: number;
         };
         TeamMemberRequest: {
             /**
@@ -1099,9 +1605,63 @@ export interface components {
              * @description Maximum concurrent conversations (1-100, default 5).
              */
             capacity?: number | null;
+            /**
+             * Format: int32
+             * @description Ordered strategy: lower goes first (-1000..1000; kept if absent).
+             */
+            priority?: number | null;
+            /**
+             * Format: int32
+             * @description Weighted random share (0-1000; kept if absent).
+             */
+            weight?: number | null;
+        };
+        /** @description Rename a team and/or change how it routes. */
+        TeamPatchRequest: {
+            name?: string | null;
+            routing?: null | components["schemas"]["TeamRouting"];
+        };
+        /** @description A team's waiting line as supervisors see it. */
+        TeamQueue: {
+            team_id: components["schemas"]["TeamId"];
+            waiting: components["schemas"]["QueuedConversation"][];
         };
         TeamRequest: {
             name: string;
+        };
+        /** @description A team's routing settings. */
+        TeamRouting: {
+            /**
+             * @description false (the default): conversations wait in the team's unassigned
+             *     list for someone to claim them.
+             * @default false
+             */
+            auto_assign: boolean;
+            /**
+             * Format: int32
+             * @description Absent: assign directly. Present: offer and wait this long for the
+             *     agent to accept before moving on (ring timeout for calls).
+             * @default null
+             */
+            offer_timeout_secs: number | null;
+            /** @default null */
+            overflow: null | components["schemas"]["Overflow"];
+            /**
+             * @description Give a returning customer to the agent who served them last, if free.
+             * @default true
+             */
+            sticky: boolean;
+            /** @default round_robin */
+            strategy: components["schemas"]["Strategy"];
+        };
+        TeamRule: {
+            /** @description All must hold. */
+            conditions: components["schemas"]["TeamCondition"][];
+            name?: string;
+            priority?: null | components["schemas"]["Priority"];
+            /** @description Skills an agent needs to be offered the conversation. */
+            skills?: components["schemas"]["SkillRequirement"][];
+            team_id: components["schemas"]["TeamId"];
         };
         Template: {
             content: string;
@@ -1124,6 +1684,7 @@ export interface components {
         UpdateUserRequest: {
             name?: string | null;
             role?: null | components["schemas"]["Role"];
+            routing?: null | components["schemas"]["AgentProfile"];
         };
         /** @description A person who can log in. Never carries the password hash. */
         User: {
@@ -1133,6 +1694,10 @@ export interface components {
         };
         /** Format: int64 */
         UserId: number;
+        WebhookSigningKey: {
+            /** @description `X-Switchboard-Signature: sha256=<hex HMAC-SHA256(key, raw body)>`. */
+            key: string;
+        };
         WidgetContact: {
             email?: string | null;
             name?: string | null;
@@ -1631,6 +2196,72 @@ export interface operations {
             };
         };
     };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutomationSettings"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutomationSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutomationSettings"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_business_hours: {
         parameters: {
             query?: never;
@@ -2113,6 +2744,74 @@ export interface operations {
             };
         };
     };
+    accept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_reviews: {
         parameters: {
             query?: never;
@@ -2175,6 +2874,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    conversation_sla: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationSla"];
                 };
             };
             404: {
@@ -2425,6 +3151,360 @@ export interface operations {
             };
         };
     };
+    queues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_TeamQueue"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingRules"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoutingRules"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingRules"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_all_runs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `next_cursor` of the previous page. */
+                cursor: string | null;
+                /** @description 1-200, default 50. */
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paginated_RuleRun"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_AutomationRule"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleDefinition"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutomationRule"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutomationRule"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RulePatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutomationRule"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_rule_runs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `next_cursor` of the previous page. */
+                cursor: string | null;
+                /** @description 1-200, default 50. */
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paginated_RuleRun"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     live_stats: {
         parameters: {
             query?: never;
@@ -2635,7 +3715,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["TeamRequest"];
+                "application/json": components["schemas"]["TeamPatchRequest"];
             };
         };
         responses: {
@@ -2645,6 +3725,122 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Team"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_team_hours: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamBusinessHours"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_team_hours: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description the team's hours, or null for the workspace's */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["BusinessHours"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamBusinessHours"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_team_hours: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -2950,6 +4146,33 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    webhook_signing_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSigningKey"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -25,10 +25,13 @@ export interface Workspace { id: Id; name: string; created_at: string }
 export interface Member {
   id: Id; email: string; name: string; role: Role;
   presence: Presence; presence_since: string | null;
+  /** Capacity per kind of work and skills (absent from servers before routing). */
+  routing?: AgentProfile;
 }
 export interface PresenceUpdate { user_id: Id; status: Presence; since: string }
-export interface TeamMember { user_id: Id; capacity: number }
-export interface Team { id: Id; name: string; members: TeamMember[]; created_at?: string }
+/** `priority` orders the `ordered` strategy (lower first); `weight` is the `weighted_random` share. */
+export interface TeamMember { user_id: Id; capacity: number; priority?: number; weight?: number }
+export interface Team { id: Id; name: string; members: TeamMember[]; routing?: TeamRouting; created_at?: string }
 
 export interface Inbox {
   id: Id; name: string; channel: Channel; config: Record<string, unknown>;
@@ -68,13 +71,23 @@ export type ServerFrame =
   | { type: 'conversation.created' | 'conversation.updated'; workspace_id: Id; data: Conversation }
   | { type: 'presence.updated'; workspace_id: Id; data: PresenceUpdate }
   | { type: 'typing'; workspace_id: Id; data: TypingEvent }
+  | { type: 'offer.created'; workspace_id: Id; data: RoutingOffer }
+  | { type: 'offer.ended'; workspace_id: Id; data: RoutingOfferEnded }
+  | { type: 'queue.position'; workspace_id: Id; data: QueuePosition }
+  | { type: 'sla.breached'; workspace_id: Id; data: SlaBreach }
+  | { type: 'conversation.status_changed'; workspace_id: Id; data: { conversation_id: Id; from: ConversationStatus; to: ConversationStatus } }
+  | { type: 'conversation.tag_added'; workspace_id: Id; data: { conversation_id: Id; tag: string } }
   | { type: 'pong' };
 
 // ---- Asked for in web/NEEDS.md; now served (not in docs/API.md yet) ----
 export interface ApiTokenInfo { id: Id; name: string; user_id: Id; created_at: string }
 export interface Review { id: Id; conversation_id: Id; reviewer_id: Id; score: number; comment: string; created_at: string }
 export interface DayHours { day: number; open: string; close: string; enabled: boolean }
-export interface BusinessHours { timezone: string; days: DayHours[]; away_message: string; holidays: string[] }
+export interface BusinessHours {
+  timezone: string; days: DayHours[]; away_message: string; holidays: string[];
+  /** What the away message promises ("within N minutes"); null: the next opening time. */
+  expected_response_minutes?: number | null;
+}
 
 // GET /api/v1/workspaces/{ws}/stats/live (S): the live dashboard's numbers.
 // waiting = open and unassigned; active = open or pending and assigned.
@@ -85,3 +98,80 @@ export interface LiveStats {
   waiting: number; active: number; longest_waiting_since: string | null;
   by_team: TeamLoad[]; by_channel: ChannelLoad[]; agents: AgentLoad[];
 }
+
+// ---- Routing (docs/API.md "Routing") ----
+// Fields with a serde default are optional in the OpenAPI document although
+// the server always sends them; the contract check reads them as "maybe null".
+export const STRATEGIES = ['round_robin', 'least_busy', 'longest_idle', 'fewest_handled_today', 'ring_all', 'ordered', 'random', 'weighted_random'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+export interface Overflow { after_secs: number; to_team_id: Id }
+export interface TeamRouting {
+  auto_assign: boolean; strategy: Strategy;
+  /** null: assign directly; 5-3600: offer and wait this long for an accept. */
+  offer_timeout_secs: number | null; sticky: boolean; overflow: Overflow | null;
+}
+export const WORK_KINDS = ['chat', 'email', 'voice'] as const;
+export type WorkKind = (typeof WORK_KINDS)[number];
+export type Capacity = Record<WorkKind, number>;
+/** Skill name → level 1-10. */
+export interface AgentProfile { capacity: Capacity; skills: Record<string, number> }
+export interface SkillRequirement { skill: string; min_level?: number | null }
+export const CONDITION_TYPES = ['inbox', 'channel', 'language', 'keywords', 'prechat', 'contact_field'] as const;
+export type TeamCondition =
+  | { type: 'inbox'; inbox_ids: Id[] }
+  | { type: 'channel'; channels: Channel[] }
+  | { type: 'language'; languages: string[] }
+  | { type: 'keywords'; keywords: string[] }
+  | { type: 'prechat'; field: string; values: string[] }
+  | { type: 'contact_field'; field: string; values: string[] };
+export interface TeamRule {
+  name?: string | null; conditions: TeamCondition[]; team_id: Id;
+  priority?: Priority | null; skills?: SkillRequirement[] | null;
+}
+/** First matching rule wins, then the inbox's default team (keys are inbox ids). */
+export interface RoutingRules { rules: TeamRule[]; inbox_default_team?: Record<string, Id> | null }
+export interface QueuedConversation { conversation_id: Id; position: number; offered_to: Id[] }
+export interface TeamQueue { team_id: Id; waiting: QueuedConversation[] }
+export interface RoutingOffer { conversation_id: Id; agent_id: Id; team_id: Id; expires_at: string }
+export type RetractReason = 'taken_elsewhere' | 'timed_out' | 'declined' | 'agent_unavailable' | 'withdrawn';
+export interface RoutingOfferEnded { conversation_id: Id; agent_id: Id; reason: RetractReason }
+export interface QueuePosition { conversation_id: Id; team_id: Id; position: number }
+
+// ---- Automation rules (docs/API.md "Automation rules") ----
+export const TRIGGERS = ['conversation_created', 'message_received', 'status_changed', 'tag_added', 'sla_breached'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+export const RULE_FIELDS = ['inbox_id', 'channel', 'status', 'previous_status', 'priority', 'team_id', 'assignee_id', 'tags',
+  'message_content', 'contact_name', 'contact_email', 'contact_phone', 'custom_field', 'tag', 'sla_kind'] as const;
+export type RuleField = (typeof RULE_FIELDS)[number];
+export const OPERATORS = ['equals', 'not_equals', 'contains', 'not_contains', 'in', 'is_set', 'is_not_set'] as const;
+export type Operator = (typeof OPERATORS)[number];
+export interface RuleCondition { field: RuleField; key?: string | null; operator: Operator; value?: unknown }
+export const ACTION_TYPES = ['assign_team', 'assign_agent', 'add_tag', 'set_priority', 'send_template', 'send_webhook', 'resolve'] as const;
+export type RuleAction =
+  | { type: 'assign_team'; team_id: Id }
+  | { type: 'assign_agent'; user_id: Id }
+  | { type: 'add_tag'; tag: string }
+  | { type: 'set_priority'; priority: Priority }
+  | { type: 'send_template'; template_id: Id }
+  | { type: 'send_webhook'; url: string }
+  | { type: 'resolve' };
+export interface RuleDefinition { name: string; enabled?: boolean | null; trigger: Trigger; conditions?: RuleCondition[] | null; actions: RuleAction[] }
+export type AutomationRule = RuleDefinition & { id: Id; position: number; created_at: string; updated_at: string };
+export interface RuleRun {
+  id: Id; rule_id: Id; rule_name: string; conversation_id: Id | null; trigger: Trigger;
+  outcome: 'applied' | 'skipped' | 'failed'; detail: string; created_at: string;
+}
+
+// ---- Team hours, SLA policy, auto-resolve ----
+export interface TeamBusinessHours { team_id: Id; business_hours: BusinessHours | null; effective: BusinessHours }
+export type SlaKind = 'first_response' | 'next_response' | 'resolution';
+/** Minutes (fractions allowed); null = no target. */
+export interface SlaPolicy {
+  first_response_minutes?: number | null; next_response_minutes?: number | null; resolution_minutes?: number | null;
+  business_hours_only?: boolean | null;
+}
+export interface AutomationSettings { sla?: SlaPolicy | null; auto_resolve_after_hours?: number | null }
+export interface SlaTarget { kind: SlaKind; started_at: string; due_at: string | null; stopped_at: string | null; breached: boolean }
+export interface SlaBreachView { kind: SlaKind; due_at: string; breached_at: string }
+export interface ConversationSla { conversation_id: Id; policy: SlaPolicy; targets: SlaTarget[]; breaches: SlaBreachView[] }
+export interface SlaBreach { conversation_id: Id; kind: SlaKind; due_at: string; breached_at: string }

@@ -2,9 +2,10 @@
 // (members, teams, inboxes, tags, templates), kept fresh by the realtime feed.
 import { api, getToken, setToken, setUnauthorizedHandler } from './api';
 import type {
-  Id, Inbox, LoginResponse, Me, Member, Presence, PresenceUpdate, Role, Tag, Team, Template, WorkspaceRef, List,
+  Id, Inbox, LoginResponse, Me, Member, Presence, PresenceUpdate, Role, SlaKind, Tag, Team, Template, WorkspaceRef, List,
 } from './api-types';
 import { Realtime } from './realtime';
+import { SvelteMap } from 'svelte/reactivity';
 import { router } from './router.svelte';
 
 const WS_KEY = 'sb_workspace';
@@ -20,6 +21,9 @@ class Session {
   templates = $state<Template[]>([]);
   online = $state(false);
   ready = $state(false);
+  /** Missed SLA targets per conversation, from `sla.breached` events since the app loaded
+   *  (conversation JSON does not carry them yet: web/NEEDS.md §17). */
+  slaBreached = new SvelteMap<Id, SlaKind[]>();
 
   role = $derived<Role>(this.workspace?.role ?? 'agent');
   isSupervisor = $derived(this.role === 'supervisor' || this.role === 'admin');
@@ -35,6 +39,10 @@ class Session {
     this.rt.onStatus((up) => (this.online = up));
     this.rt.on((f) => {
       if (f.type === 'presence.updated') this.applyPresence(f.data);
+      else if (f.type === 'sla.breached') {
+        const kinds = this.slaBreached.get(f.data.conversation_id) ?? [];
+        if (!kinds.includes(f.data.kind)) this.slaBreached.set(f.data.conversation_id, [...kinds, f.data.kind]);
+      }
     });
   }
 
