@@ -89,6 +89,7 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routing::decline))
         .routes(routes!(routing::get_rules, routing::put_rules))
         .routes(routes!(routing::queues))
+        .routes(routes!(routing::my_offers))
         .routes(routes!(conversations::add_tag))
         .routes(routes!(conversations::list_reviews, conversations::create_review))
         .routes(routes!(conversations::remove_tag))

@@ -52,6 +52,8 @@ pub struct QueuedConversation {
 enum Command {
     Answer { ws: WorkspaceId, conversation: ConversationId, agent: UserId, accept: bool, reply: oneshot::Sender<OfferAnswer> },
     Queues { ws: WorkspaceId, reply: oneshot::Sender<Vec<TeamQueue>> },
+    Offers { ws: WorkspaceId, agent: UserId, reply: oneshot::Sender<Vec<RoutingOffer>> },
+    Position { ws: WorkspaceId, conversation: ConversationId, reply: oneshot::Sender<Option<QueuePosition>> },
 }
 
 /// The handle the HTTP handlers talk to; empty until `spawn` (and on
@@ -72,9 +74,23 @@ impl RouterHandle {
     }
 
     pub async fn queues(&self, ws: WorkspaceId) -> Option<Vec<TeamQueue>> {
+        self.ask(|reply| Command::Queues { ws, reply }).await
+    }
+
+    /// What is offered to the agent now (a reloaded page shows it again).
+    pub async fn offers(&self, ws: WorkspaceId, agent: UserId) -> Option<Vec<RoutingOffer>> {
+        self.ask(|reply| Command::Offers { ws, agent, reply }).await
+    }
+
+    /// Where a waiting conversation is in its queue, if it waits.
+    pub async fn position(&self, ws: WorkspaceId, conversation: ConversationId) -> Option<QueuePosition> {
+        self.ask(|reply| Command::Position { ws, conversation, reply }).await.flatten()
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
         let tx = self.tx.get()?;
         let (reply, answer) = oneshot::channel();
-        tx.send(Command::Queues { ws, reply }).await.ok()?;
+        tx.send(command(reply)).await.ok()?;
         answer.await.ok()
     }
 }
@@ -133,7 +149,23 @@ struct Known {
     scope: ConversationScope,
     status: ConversationStatus,
     channel: Channel,
+    priority: Priority,
+    /// Since when the customer waits (FIFO order across restarts).
+    since: Timestamp,
     skills: Vec<SkillRequirement>,
+}
+
+impl Known {
+    fn of(c: &Conversation, skills: Vec<SkillRequirement>) -> Known {
+        Known {
+            scope: ConversationScope::of(c),
+            status: c.status,
+            channel: c.channel,
+            priority: c.priority,
+            since: c.waiting_since.unwrap_or(c.created_at),
+            skills,
+        }
+    }
 }
 
 struct WorkspaceRouter {
@@ -196,7 +228,8 @@ impl Router {
                 team_id: w.team_id,
                 assignee_id: w.assignee_id,
             };
-            wr.known.insert(w.conversation_id, Known { scope, status: w.status, channel: w.channel, skills: w.skills.clone() });
+            let known = Known { scope, status: w.status, channel: w.channel, priority: w.priority, since: w.waiting_since, skills: w.skills.clone() };
+            wr.known.insert(w.conversation_id, known);
             let kind = WorkKind::of_channel(w.channel);
             if let Some(agent) = w.assignee_id {
                 let event = RoutingEvent::TakenBy { work: work_of(w.conversation_id), kind, team: w.team_id, agent, now };
@@ -281,9 +314,37 @@ impl Router {
                 if let Err(err) = result {
                     tracing::error!(workspace = %ws, error = %err, "router: cannot reload routing settings");
                 }
+                self.adopt_waiting(ws, now, &mut out);
                 self.carry_out(ws, out).await;
             }
             _ => {}
+        }
+    }
+
+    /// Conversations that wait in a team which only now assigns
+    /// automatically (or got new members) join its queue.
+    fn adopt_waiting(&mut self, ws: WorkspaceId, now: Timestamp, out: &mut Vec<Decision>) {
+        let Some(wr) = self.workspaces.get_mut(&ws) else { return };
+        let mut waiting: Vec<(&ConversationId, &Known)> = wr
+            .known
+            .iter()
+            .filter(|(id, k)| {
+                k.scope.assignee_id.is_none()
+                    && routable(k.status)
+                    && k.scope.team_id.and_then(|t| wr.teams.get(&t)).is_some_and(|r| r.auto_assign)
+                    && !wr.engine.is_waiting(work_of(**id))
+            })
+            .collect();
+        waiting.sort_by_key(|(id, k)| (k.since, **id));
+        let arrivals: Vec<NewWork> = waiting
+            .into_iter()
+            .filter_map(|(id, k)| {
+                let team = k.scope.team_id?;
+                Some(new_work(*id, k.channel, team, k.priority, k.skills.clone(), None, k.since))
+            })
+            .collect();
+        for work in arrivals {
+            wr.engine.handle(RoutingEvent::Arrived { work, now }, out);
         }
     }
 
@@ -298,7 +359,7 @@ impl Router {
         if wr.known.contains_key(&conv.id) {
             return; // loaded from the store already
         }
-        wr.known.insert(conv.id, Known { scope: ConversationScope::of(&conv), status: conv.status, channel: conv.channel, skills: Vec::new() });
+        wr.known.insert(conv.id, Known::of(&conv, Vec::new()));
         if conv.assignee_id.is_some() || !routable(conv.status) {
             if let Some(agent) = conv.assignee_id {
                 let kind = WorkKind::of_channel(conv.channel);
@@ -383,7 +444,7 @@ impl Router {
             return;
         }
         let skills = before.as_ref().map(|k| k.skills.clone()).unwrap_or_default();
-        wr.known.insert(conv.id, Known { scope: ConversationScope::of(&conv), status: conv.status, channel: conv.channel, skills: skills.clone() });
+        wr.known.insert(conv.id, Known::of(&conv, skills.clone()));
         let unchanged = before.as_ref().is_some_and(|k| {
             k.scope.assignee_id == conv.assignee_id && k.scope.team_id == conv.team_id && k.status == conv.status
         });
@@ -473,6 +534,31 @@ impl Router {
                 self.handle(ws, event).await;
                 let _ = reply.send(OfferAnswer::Done);
             }
+            Command::Offers { ws, agent, reply } => {
+                self.ensure_loaded(ws).await;
+                let offers = self.workspaces.get(&ws).map(|wr| {
+                    wr.engine
+                        .offers_of(agent)
+                        .into_iter()
+                        .filter_map(|(w, team_id, expires_at)| match w {
+                            WorkId::Conversation(conversation_id) => {
+                                Some(RoutingOffer { conversation_id, agent_id: agent, team_id, expires_at })
+                            }
+                            WorkId::Call(_) => None,
+                        })
+                        .collect()
+                });
+                let _ = reply.send(offers.unwrap_or_default());
+            }
+            Command::Position { ws, conversation, reply } => {
+                self.ensure_loaded(ws).await;
+                let position = self.workspaces.get(&ws).and_then(|wr| {
+                    let team_id = wr.known.get(&conversation)?.scope.team_id?;
+                    let position = wr.engine.position(work_of(conversation))?;
+                    Some(QueuePosition { conversation_id: conversation, team_id, position })
+                });
+                let _ = reply.send(position);
+            }
             Command::Queues { ws, reply } => {
                 self.ensure_loaded(ws).await;
                 let queues = self.workspaces.get(&ws).map(|wr| {
@@ -520,7 +606,14 @@ impl Router {
                         if let Some(k) = self.known_mut(ws, id) {
                             k.scope = ConversationScope::of(&written.value);
                         }
+                        let out_of_line = (written.value.channel == Channel::Webchat).then(|| {
+                            let team_id = written.value.team_id.unwrap_or(TeamId(0));
+                            let p = QueuePosition { conversation_id: id, team_id, position: 0 };
+                            Event::conversation(ws, &written.value, EventPayload::QueuePosition(p))
+                        });
                         self.publish_own(ws, written.events);
+                        // The widget's "you are number N" ends here.
+                        self.st.publish(out_of_line.into_iter().collect());
                     }
                     Ok(Claim::AlreadyYours(_)) => {}
                     Ok(Claim::Taken { assignee }) => {

@@ -121,11 +121,20 @@ async fn round_robin_with_capacity_queue_and_release(database_url: Option<&str>)
     assert_eq!(support["waiting"], json!([{"conversation_id": fifth, "position": 1, "offered_to": []}]));
     assert!(d.conversation(fifth).await["assignee_id"].is_null());
 
-    // Alice resolves one of hers: the waiting conversation becomes hers.
+    // A reloaded widget learns its place at once.
+    drop(widget_ws);
+    let mut widget_ws = connect_ws(&d.server.ws_url(&format!("/api/v1/widget/ws?token={token}"))).await;
+    let position = expect_frame(&mut widget_ws, "queue position on connect", |v| v["type"] == "queue.position").await;
+    assert_eq!(position["data"]["position"], 1);
+
+    // Alice resolves one of hers: the waiting conversation becomes hers, and
+    // the widget hears it is out of the line.
     let (status, body) = d.alice.1.patch(&d.path(&format!("/conversations/{}", conversations[0])), json!({"status": "resolved"})).await;
     assert_eq!(status, 200, "{body}");
     let got = d.wait_assignee(fifth, "the queued conversation to be assigned", |a| !a.is_null()).await;
     assert_eq!(got, a);
+    let left = expect_frame(&mut widget_ws, "out of the line", |v| v["type"] == "queue.position").await;
+    assert_eq!(left["data"]["position"], 0);
     // Everyone is full again: a new customer waits.
     let (_, sixth) = d.customer_writes("one more").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -169,6 +178,11 @@ async fn offers_move_on_when_the_agent_goes_offline() {
     assert_eq!(offer["data"]["agent_id"], a);
     expect_no_frame(&mut bob_ws, 300, |v| v["type"] == "offer.created").await;
     assert!(d.conversation(conv).await["assignee_id"].is_null(), "an offer is not an assignment");
+    let (status, offers) = d.alice.1.get(&d.path("/routing/offers")).await;
+    assert_eq!(status, 200, "{offers}");
+    assert_eq!(offers["data"][0]["conversation_id"], conv);
+    let (_, offers) = d.bob.1.get(&d.path("/routing/offers")).await;
+    assert_eq!(offers["data"], json!([]));
 
     // Alice steps away: her offer moves on to Bob.
     d.online(&d.alice.1, "offline").await;
@@ -176,6 +190,10 @@ async fn offers_move_on_when_the_agent_goes_offline() {
     assert_eq!(ended["data"]["reason"], "agent_unavailable");
     let offer = expect_frame(&mut bob_ws, "offer to bob", |v| v["type"] == "offer.created").await;
     assert_eq!(offer["data"]["conversation_id"], conv);
+    let (_, offers) = d.alice.1.get(&d.path("/routing/offers")).await;
+    assert_eq!(offers["data"], json!([]));
+    let (_, offers) = d.bob.1.get(&d.path("/routing/offers")).await;
+    assert_eq!(offers["data"][0]["conversation_id"], conv);
 
     // Alice cannot take what is no longer offered to her; Bob accepts.
     let accept = d.path(&format!("/conversations/{conv}/offer/accept"));
@@ -365,4 +383,26 @@ async fn a_returning_customer_gets_their_previous_agent() {
     let again = body["conversation_id"].as_i64().unwrap();
     assert_ne!(again, first);
     assert_eq!(d.wait_assignee(again, "sticky return to alice", |x| !x.is_null()).await, a);
+}
+
+/// Conversations already waiting in a team are picked up when the team
+/// starts assigning automatically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_on_auto_assign_picks_up_waiting_conversations() {
+    let dir = TempDir::new("sb-routing-adopt").unwrap();
+    let d = demo(&dir, None).await;
+    d.route_webchat_to_support(json!({"auto_assign": false})).await;
+    d.online(&d.alice.1, "online").await;
+    let (_, first) = d.customer_writes("first").await;
+    let (_, second) = d.customer_writes("second").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in [first, second] {
+        let c = d.conversation(id).await;
+        assert_eq!((c["team_id"].as_i64(), c["assignee_id"].is_null()), (Some(d.team), true), "waits in Support for a claim");
+    }
+    let (status, body) = d.admin.patch(&d.path(&format!("/teams/{}", d.team)), json!({"routing": {"auto_assign": true}})).await;
+    assert_eq!(status, 200, "{body}");
+    for id in [first, second] {
+        assert_eq!(d.wait_assignee(id, "picked up", |x| !x.is_null()).await, d.alice.0);
+    }
 }

@@ -516,6 +516,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/routing/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What is offered to you right now (to show it again after a reload). */
+        get: operations["my_offers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/routing/queues": {
         parameters: {
             query?: never;
@@ -1139,6 +1156,14 @@ export interface components {
                 status: components["schemas"]["DeliveryStatus"];
             }[];
         };
+        ListOf_OfferView: {
+            data: {
+                agent_id: components["schemas"]["UserId"];
+                conversation_id: components["schemas"]["ConversationId"];
+                expires_at: components["schemas"]["Timestamp"];
+                team_id: components["schemas"]["TeamId"];
+            }[];
+        };
         ListOf_Review: {
             data: {
                 comment: string;
@@ -1244,6 +1269,13 @@ export interface components {
             /** @description Client-generated id: sending the same one twice stores one message. */
             echo_id?: string | null;
             kind?: null | components["schemas"]["MessageKind"];
+        };
+        /** @description An offer to the caller: accept or decline before `expires_at`. */
+        OfferView: {
+            agent_id: components["schemas"]["UserId"];
+            conversation_id: components["schemas"]["ConversationId"];
+            expires_at: components["schemas"]["Timestamp"];
+            team_id: components["schemas"]["TeamId"];
         };
         /** @description Where a team sends what waited too long. */
         Overflow: {
@@ -3147,6 +3179,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PresenceView"];
+                };
+            };
+        };
+    };
+    my_offers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_OfferView"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

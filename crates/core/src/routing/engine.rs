@@ -58,6 +58,17 @@ impl Hasher for IdHasher {
 
 type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
+/// A 64-bit summary of a set of skill names (one bit per name, by hash).
+/// If work needs a bit the agent's mask lacks, the agent lacks a skill it
+/// needs; the converse is not certain, so a match is checked in full.
+fn skill_mask<'a>(names: impl IntoIterator<Item = &'a String>) -> u64 {
+    names.into_iter().fold(0, |mask, name| {
+        // FNV-1a: fixed, so masks are the same in every run.
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        mask | 1 << (h % 64)
+    })
+}
+
 /// Queue order: higher priority first, then longest waiting, then arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct QueueKey {
@@ -81,6 +92,8 @@ struct Queued {
     work: WorkId,
     kind: WorkKind,
     notify: bool,
+    /// `skill_mask` of the skills the work needs.
+    needs: u64,
 }
 
 #[derive(Debug)]
@@ -93,6 +106,8 @@ struct Agent {
     last_activity: Timestamp,
     handled_today: u32,
     offers: Vec<WorkId>,
+    /// `skill_mask` of the profile's skills.
+    skill_mask: u64,
 }
 
 impl Agent {
@@ -105,6 +120,7 @@ impl Agent {
             last_activity: Timestamp(0),
             handled_today: 0,
             offers: Vec::new(),
+            skill_mask: 0,
         }
     }
     fn total_load(&self) -> u32 {
@@ -167,6 +183,15 @@ struct Pending {
     overflow_at: Option<Timestamp>,
 }
 
+/// Team members with room for one kind of work, found by dispatch.
+#[derive(Debug, Default)]
+struct Free {
+    /// Member indices, in member order.
+    members: Vec<usize>,
+    /// Their agents' skill masks, in the same order.
+    masks: Vec<u64>,
+}
+
 /// Work an agent holds.
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -193,7 +218,7 @@ pub struct Engine {
     seq: u64,
     rng: SplitMix64,
     candidate_buf: Vec<Candidate>,
-    free_buf: [Vec<usize>; 3],
+    free_buf: [Free; 3],
 }
 
 impl Engine {
@@ -218,7 +243,9 @@ impl Engine {
     /// Creates or updates an agent's capacity and skills (status and load
     /// are kept). More capacity may place waiting work at once.
     pub fn set_agent(&mut self, agent: UserId, profile: AgentProfile, now: Timestamp, out: &mut Vec<Decision>) {
-        self.agents.entry(agent).or_insert_with(Agent::new).profile = profile;
+        let a = self.agents.entry(agent).or_insert_with(Agent::new);
+        a.skill_mask = skill_mask(profile.skills.keys());
+        a.profile = profile;
         self.dispatch_agent(agent, now, out);
     }
 
@@ -345,6 +372,24 @@ impl Engine {
         }
     }
 
+    /// What is offered to an agent right now: work, team, expiry.
+    pub fn offers_of(&self, agent: UserId) -> Vec<(WorkId, TeamId, Timestamp)> {
+        let Some(a) = self.agents.get(&agent) else { return Vec::new() };
+        a.offers
+            .iter()
+            .filter_map(|w| {
+                let p = self.pending.get(w)?;
+                let Stage::Offered { agents } = &p.stage else { return None };
+                agents.iter().find(|(x, _)| *x == agent).map(|(_, at)| (*w, p.spec.team, *at))
+            })
+            .collect()
+    }
+
+    /// Whether work waits in a queue (offered or not).
+    pub fn is_waiting(&self, work: WorkId) -> bool {
+        self.pending.contains_key(&work)
+    }
+
     /// Held plus offered work of an agent, per kind.
     pub fn load(&self, agent: UserId, kind: WorkKind) -> u32 {
         self.agents.get(&agent).map_or(0, |a| a.load[kind.index()])
@@ -369,7 +414,8 @@ impl Engine {
         }
         for (w, p) in &self.pending {
             let team = self.teams.get(&p.spec.team).ok_or_else(|| format!("{w:?} waits in a missing team"))?;
-            if !team.queue.get(&p.key).is_some_and(|q| q.work == *w && q.kind == p.spec.kind && q.notify == p.spec.notify_position) {
+            let needs = skill_mask(p.spec.skills.iter().map(|s| &s.skill));
+            if !team.queue.get(&p.key).is_some_and(|q| q.work == *w && q.kind == p.spec.kind && q.notify == p.spec.notify_position && q.needs == needs) {
                 return Err(format!("{w:?} is not in its team's queue"));
             }
             if let Stage::Offered { agents } = &p.stage {
@@ -396,6 +442,9 @@ impl Engine {
             return Err(format!("{queued} queued but {} pending", self.pending.len()));
         }
         for (id, a) in &self.agents {
+            if a.skill_mask != skill_mask(a.profile.skills.keys()) {
+                return Err(format!("agent {id:?} skill mask is stale"));
+            }
             let want = load.get(id).copied().unwrap_or([0; 3]);
             if a.load != want {
                 return Err(format!("agent {id:?} load {:?}, recount {want:?}", a.load));
@@ -425,7 +474,8 @@ impl Engine {
         self.seq += 1;
         let key = QueueKey { rank: Reverse(spec.priority), waiting_since: spec.waiting_since, seq: self.seq };
         let overflow_at = team.config.overflow.map(|o| now.plus_millis(i64::from(o.after_secs) * 1000));
-        team.queue.insert(key, Queued { work: id, kind: spec.kind, notify: spec.notify_position });
+        let needs = skill_mask(spec.skills.iter().map(|s| &s.skill));
+        team.queue.insert(key, Queued { work: id, kind: spec.kind, notify: spec.notify_position, needs });
         team.waiting[spec.kind.index()] += 1;
         if spec.notify_position {
             team.notifying += 1;
@@ -837,13 +887,13 @@ impl Engine {
         let mut known = [false; 3];
         let mut cursor: Option<QueueKey> = None;
         'walk: while let Some(team) = self.teams.get(&id) {
-            let mut free_for = |kind: WorkKind, free: &mut [Vec<usize>; 3]| {
+            let mut free_for = |kind: WorkKind, free: &mut [Free; 3]| {
                 let k = kind.index();
                 if !known[k] {
                     self.free_members(team, kind, &mut free[k]);
                     known[k] = true;
                 }
-                !free[k].is_empty()
+                !free[k].members.is_empty()
             };
             let rest = match cursor {
                 None => team.queue.range(..),
@@ -864,18 +914,23 @@ impl Engine {
                     }
                     continue;
                 }
+                let f = &free[q.kind.index()];
+                // Most skipped work needs a skill no free member has at
+                // all: the masks tell without looking the work up.
+                if !f.masks.iter().any(|m| q.needs & !m == 0) {
+                    continue;
+                }
                 let Some(p) = self.pending.get(&q.work) else { continue };
                 if !matches!(p.stage, Stage::Waiting) || p.resting {
                     continue;
                 }
-                let members = &free[q.kind.index()];
-                if members.iter().any(|&i| team.members.get(i).is_some_and(|m| self.able(team, m, p, false))) {
+                if f.members.iter().any(|&i| team.members.get(i).is_some_and(|m| self.able(team, m, p, false))) {
                     found = Some(q);
                     break;
                 }
             }
             let Some(q) = found else { break };
-            if self.place_among(q.work, Some(&free[q.kind.index()]), now, out) {
+            if self.place_among(q.work, Some(&free[q.kind.index()].members), now, out) {
                 known = [false; 3];
             }
         }
@@ -884,13 +939,14 @@ impl Engine {
 
     /// Indices of the members with room for `kind`, within the agent's
     /// capacity and the team's, in member order.
-    fn free_members(&self, team: &Team, kind: WorkKind, into: &mut Vec<usize>) {
-        into.clear();
+    fn free_members(&self, team: &Team, kind: WorkKind, into: &mut Free) {
+        into.members.clear();
+        into.masks.clear();
         for (i, m) in team.members.iter().enumerate() {
-            if self.agents.get(&m.agent).is_some_and(|a| a.has_room(kind))
-                && team.member_load.get(&m.agent).copied().unwrap_or(0) < m.team_capacity
-            {
-                into.push(i);
+            let Some(a) = self.agents.get(&m.agent) else { continue };
+            if a.has_room(kind) && team.member_load.get(&m.agent).copied().unwrap_or(0) < m.team_capacity {
+                into.members.push(i);
+                into.masks.push(a.skill_mask);
             }
         }
     }

@@ -41,6 +41,27 @@ pub async fn queues(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<List
     Ok(Json(ListOf { data }))
 }
 
+/// What is offered to you right now (to show it again after a reload).
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/routing/offers", tag = "routing",
+    responses((status = 200, body = ListOf<OfferView>), (status = 503, body = ErrorBody)))]
+pub async fn my_offers(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<ListOf<OfferView>>> {
+    let offers = st.router.offers(ctx.ws(), ctx.user()).await.ok_or(ApiError::Unavailable)?;
+    let data = offers
+        .into_iter()
+        .map(|o| OfferView { conversation_id: o.conversation_id, agent_id: o.agent_id, team_id: o.team_id, expires_at: o.expires_at })
+        .collect();
+    Ok(Json(ListOf { data }))
+}
+
+/// An offer to the caller: accept or decline before `expires_at`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OfferView {
+    pub conversation_id: ConversationId,
+    pub agent_id: UserId,
+    pub team_id: TeamId,
+    pub expires_at: Timestamp,
+}
+
 async fn answer(st: &AppState, ctx: &Ctx, conversation: i64, accept: bool) -> ApiResult<()> {
     let id = ConversationId(conversation);
     st.store.get_conversation(ctx.ws(), id).await?.ok_or(ApiError::NotFound)?;

@@ -230,6 +230,15 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
     st.metrics.ws_visitor_connections.fetch_add(1, Ordering::Relaxed);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
     let mut stopping = st.shutdown.clone();
+    // A reloaded page learns its place in line at once, not at the next move.
+    if let Ok(Some(conv)) = st.store.open_conversation_of(v.workspace_id, v.inbox_id, v.contact_id).await
+        && let Some(p) = st.router.position(v.workspace_id, conv.id).await
+        && let Ok(data) = serde_json::to_value(&p)
+        && ws.send(frame("queue.position", data)).await.is_err()
+    {
+        st.metrics.ws_visitor_connections.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
     loop {
         tokio::select! {
             incoming = ws.recv() => {
