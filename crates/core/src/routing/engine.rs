@@ -279,10 +279,16 @@ impl Engine {
                 Stage::Waiting => Vec::new(),
             })
             .collect();
+        let mut freed = Vec::new();
         for (work, agent) in leaving {
             self.end_offer(work, agent, RetractReason::AgentUnavailable, now, out);
+            freed.push(agent);
         }
         self.dispatch_team(id, now, out);
+        // Their room is back: their other teams may have work for them.
+        for agent in freed {
+            self.dispatch_agent(agent, now, out);
+        }
     }
 
     /// Removes a team. Its waiting work leaves routing; the ids are returned
@@ -489,6 +495,16 @@ impl Engine {
             && let Some(position) = self.position(id)
         {
             out.push(Decision::Queued { work: id, team: team_id, position });
+            // Jumping ahead (higher priority) moves those behind back.
+            if let Some(team) = self.teams.get(&team_id)
+                && team.notifying > 0
+            {
+                for (i, (_, q)) in team.queue.range(key..).enumerate().skip(1) {
+                    if q.notify {
+                        out.push(Decision::PositionChanged { work: q.work, team: team_id, position: position + i });
+                    }
+                }
+            }
         }
     }
 
@@ -842,6 +858,11 @@ impl Engine {
         let Some(p) = self.pending.get_mut(&work) else { return };
         p.overflow_at = None;
         if !matches!(p.stage, Stage::Waiting) {
+            // Ringing someone right now: look again in a second, so work
+            // whose offers keep failing still overflows.
+            let at = now.plus_millis(1000);
+            p.overflow_at = Some(at);
+            self.timers.insert((at, work, TimerKind::Overflow));
             return;
         }
         let from = p.spec.team;

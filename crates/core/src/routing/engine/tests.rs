@@ -310,3 +310,57 @@ fn team_without_auto_assign_leaves_work_for_claiming() {
     assert!(w.arrive(work(1, 1, 0)).is_empty());
     assert!(w.engine.queue(TeamId(1)).is_empty());
 }
+
+#[test]
+fn work_being_offered_still_overflows_once_the_offer_fails() {
+    let cfg = TeamRouting {
+        offer_timeout_secs: Some(30),
+        overflow: Some(Overflow { after_secs: 10, to_team_id: TeamId(2) }),
+        ..config(Strategy::RoundRobin)
+    };
+    let mut w = World::new(cfg, &[1], 1);
+    let mut out = Vec::new();
+    w.engine.set_team(TeamId(2), config(Strategy::RoundRobin), vec![member(5, 0)], T0, &mut out);
+    w.arrive(work(1, 1, 0)); // offered to agent 1
+    assert!(w.ev(RoutingEvent::Tick { now: at(10) }).is_empty(), "no overflow while it rings");
+    w.ev(RoutingEvent::OfferDeclined { work: conv(1), agent: UserId(1), now: at(10) });
+    let ds = w.ev(RoutingEvent::Tick { now: at(11) });
+    assert!(ds.contains(&Decision::Overflowed { work: conv(1), from: TeamId(1), to: TeamId(2) }), "{ds:?}");
+}
+
+#[test]
+fn a_higher_priority_arrival_moves_those_behind_back() {
+    let mut w = World::new(config(Strategy::RoundRobin), &[1], 1);
+    w.arrive(work(1, 1, 0)); // agent busy
+    w.arrive(NewWork { notify_position: true, ..work(2, 1, 1) });
+    w.arrive(NewWork { notify_position: true, ..work(3, 1, 2) });
+    let ds = w.arrive(NewWork { priority: 4, ..work(4, 1, 3) });
+    assert_eq!(
+        ds,
+        vec![
+            Decision::Queued { work: conv(4), team: TeamId(1), position: 1 },
+            Decision::PositionChanged { work: conv(2), team: TeamId(1), position: 2 },
+            Decision::PositionChanged { work: conv(3), team: TeamId(1), position: 3 },
+        ]
+    );
+}
+
+#[test]
+fn leaving_a_team_with_an_offer_out_frees_the_agent_for_their_other_teams() {
+    let cfg = TeamRouting { offer_timeout_secs: Some(30), ..config(Strategy::RoundRobin) };
+    let mut w = World::new(cfg, &[1], 1);
+    let mut out = Vec::new();
+    w.engine.set_team(TeamId(2), config(Strategy::RoundRobin), vec![member(1, 0)], T0, &mut out);
+    w.arrive(work(1, 1, 0)); // offered to agent 1, whose one chat slot it reserves
+    assert!(matches!(w.arrive(work(2, 2, 1)).as_slice(), [Decision::Queued { .. }]));
+    out.clear();
+    w.engine.set_team(TeamId(1), cfg, Vec::new(), at(2), &mut out);
+    assert_eq!(
+        out,
+        vec![
+            Decision::OfferRetracted { work: conv(1), agent: UserId(1), reason: RetractReason::AgentUnavailable },
+            Decision::Assigned { work: conv(2), team: TeamId(2), agent: UserId(1) },
+        ]
+    );
+    w.engine.check_invariants().expect("invariants");
+}
