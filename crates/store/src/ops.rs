@@ -37,6 +37,57 @@ fn to_json(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(map.clone()).to_string()
 }
 
+/// Queries fetch one row more than the page holds: if it came, there is a
+/// next page, starting after the page's last item (`cursor` of it).
+fn cut_page<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> Cursor) -> Option<Cursor> {
+    if items.len() as i64 > limit {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        items.last().map(cursor)
+    } else {
+        None
+    }
+}
+
+/// The tables that hold one JSON document per workspace.
+#[derive(Clone, Copy)]
+enum WorkspaceDoc {
+    BusinessHours,
+    AutomationSettings,
+    RoutingRules,
+}
+
+impl WorkspaceDoc {
+    fn table(self) -> &'static str {
+        match self {
+            WorkspaceDoc::BusinessHours => "business_hours",
+            WorkspaceDoc::AutomationSettings => "automation_settings",
+            WorkspaceDoc::RoutingRules => "routing_rules",
+        }
+    }
+}
+
+async fn get_doc(c: &mut Conn, doc: WorkspaceDoc, ws: WorkspaceId) -> Result<Option<String>> {
+    let r = sqlx::query(&format!("SELECT config FROM {} WHERE workspace_id = $1", doc.table()))
+        .bind(ws.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(r.map(|r| r.try_get(0)).transpose()?)
+}
+
+async fn set_doc(c: &mut Conn, doc: WorkspaceDoc, ws: WorkspaceId, config: &str, now: Timestamp) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO {} (workspace_id, config, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (workspace_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+        doc.table()
+    ))
+    .bind(ws.0)
+    .bind(config)
+    .bind(now.0)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 /// Maps a unique-constraint violation to a conflict that names what exists.
 fn taken(message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match StoreError::from(e) {
@@ -834,12 +885,7 @@ pub async fn list_contacts(c: &mut Conn, ws: WorkspaceId, query: Option<&str>, p
     qb.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
     let rows = qb.build().fetch_all(&mut *c).await?;
     let mut items = rows.iter().map(contact_row).collect::<Result<Vec<_>>>()?;
-    let next = if items.len() as i64 > page.limit {
-        items.truncate(page.limit as usize);
-        items.last().map(|x| Cursor { key: 0, id: x.id.0 })
-    } else {
-        None
-    };
+    let next = cut_page(&mut items, page.limit, |x| Cursor { key: 0, id: x.id.0 });
     Ok(Paged { items, next })
 }
 
@@ -1022,12 +1068,7 @@ pub async fn list_conversations(c: &mut Conn, viewer: &Viewer, f: &ConversationF
     qb.push(" ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ").push_bind(page.limit + 1);
     let rows = qb.build().fetch_all(&mut *c).await?;
     let mut items = rows.iter().map(conversation_row).collect::<Result<Vec<_>>>()?;
-    let next = if items.len() as i64 > page.limit {
-        items.truncate(page.limit as usize);
-        items.last().map(|x| Cursor { key: x.last_activity_at.0, id: x.id.0 })
-    } else {
-        None
-    };
+    let next = cut_page(&mut items, page.limit, |x| Cursor { key: x.last_activity_at.0, id: x.id.0 });
     attach_tags(c, ws, &mut items).await?;
     Ok(Paged { items, next })
 }
@@ -1521,12 +1562,7 @@ pub async fn list_messages(c: &mut Conn, ws: WorkspaceId, id: ConversationId, pa
     qb.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
     let rows = qb.build().fetch_all(&mut *c).await?;
     let mut items = rows.iter().map(message_row).collect::<Result<Vec<_>>>()?;
-    let next = if items.len() as i64 > page.limit {
-        items.truncate(page.limit as usize);
-        items.last().map(|m| Cursor { key: 0, id: m.id.0 })
-    } else {
-        None
-    };
+    let next = cut_page(&mut items, page.limit, |m| Cursor { key: 0, id: m.id.0 });
     items.reverse();
     attach_files(c, ws, &mut items).await?;
     Ok(Paged { items, next })
@@ -1719,24 +1755,11 @@ pub async fn create_review(
 }
 
 pub async fn get_business_hours(c: &mut Conn, ws: WorkspaceId) -> Result<Option<String>> {
-    let r = sqlx::query("SELECT config FROM business_hours WHERE workspace_id = $1")
-        .bind(ws.0)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(r.map(|r| r.try_get(0)).transpose()?)
+    get_doc(c, WorkspaceDoc::BusinessHours, ws).await
 }
 
 pub async fn set_business_hours(c: &mut Conn, ws: WorkspaceId, config: &str, now: Timestamp) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO business_hours (workspace_id, config, updated_at) VALUES ($1, $2, $3)
-         ON CONFLICT (workspace_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-    )
-    .bind(ws.0)
-    .bind(config)
-    .bind(now.0)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
+    set_doc(c, WorkspaceDoc::BusinessHours, ws, config, now).await
 }
 
 pub async fn list_api_tokens(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<ApiTokenInfo>> {

@@ -178,12 +178,7 @@ pub async fn list_rule_runs(c: &mut Conn, ws: WorkspaceId, rule: Option<RuleId>,
     qb.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit + 1);
     let rows = qb.build().fetch_all(&mut *c).await?;
     let mut items = rows.iter().map(run_row).collect::<Result<Vec<_>>>()?;
-    let next = if items.len() as i64 > page.limit {
-        items.truncate(page.limit as usize);
-        items.last().map(|x| Cursor { key: 0, id: x.id.0 })
-    } else {
-        None
-    };
+    let next = cut_page(&mut items, page.limit, |x| Cursor { key: 0, id: x.id.0 });
     Ok(Paged { items, next })
 }
 

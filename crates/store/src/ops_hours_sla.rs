@@ -85,24 +85,11 @@ pub async fn list_team_business_hours(c: &mut Conn, ws: WorkspaceId) -> Result<V
 }
 
 pub async fn get_automation_settings(c: &mut Conn, ws: WorkspaceId) -> Result<Option<String>> {
-    let r = sqlx::query("SELECT config FROM automation_settings WHERE workspace_id = $1")
-        .bind(ws.0)
-        .fetch_optional(&mut *c)
-        .await?;
-    Ok(r.map(|r| r.try_get(0)).transpose()?)
+    get_doc(c, WorkspaceDoc::AutomationSettings, ws).await
 }
 
 pub async fn set_automation_settings(c: &mut Conn, ws: WorkspaceId, config: &str, now: Timestamp) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO automation_settings (workspace_id, config, updated_at) VALUES ($1, $2, $3)
-         ON CONFLICT (workspace_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-    )
-    .bind(ws.0)
-    .bind(config)
-    .bind(now.0)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
+    set_doc(c, WorkspaceDoc::AutomationSettings, ws, config, now).await
 }
 
 /// Workspaces that have automation settings, in id order after `after`:

@@ -56,11 +56,7 @@ pub async fn set_member_routing(c: &mut Conn, ws: WorkspaceId, user: UserId, pro
 }
 
 pub async fn get_routing_rules(c: &mut Conn, ws: WorkspaceId) -> Result<RoutingRules> {
-    let r = sqlx::query("SELECT config FROM routing_rules WHERE workspace_id = $1").bind(ws.0).fetch_optional(&mut *c).await?;
-    match r {
-        None => Ok(RoutingRules::default()),
-        Some(r) => json_doc("config", Some(r.try_get("config")?)),
-    }
+    json_doc("config", get_doc(c, WorkspaceDoc::RoutingRules, ws).await?)
 }
 
 /// Stores the rules after checking that every team and inbox they name
@@ -76,15 +72,7 @@ pub async fn set_routing_rules(c: &mut Conn, ws: WorkspaceId, rules: &RoutingRul
             return Err(StoreError::Invalid(format!("inbox {inbox} is not an inbox of this workspace")));
         }
     }
-    sqlx::query(
-        "INSERT INTO routing_rules (workspace_id, config, updated_at) VALUES ($1, $2, $3)
-         ON CONFLICT (workspace_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
-    )
-    .bind(ws.0)
-    .bind(to_doc(rules)?)
-    .bind(now.0)
-    .execute(&mut *c)
-    .await?;
+    set_doc(c, WorkspaceDoc::RoutingRules, ws, &to_doc(rules)?, now).await?;
     let events = vec![routing_changed(ws)];
     record(c, &events, now).await?;
     Ok(Written { value: rules.clone(), events })
