@@ -65,6 +65,14 @@ string_enum!(
     }
 );
 
+impl Channel {
+    /// Replies go to the customer through a provider's API (the durable
+    /// outbox), not over our own socket as with the web chat.
+    pub fn sends_through_outbox(self) -> bool {
+        !matches!(self, Channel::Webchat | Channel::Voice)
+    }
+}
+
 string_enum!(
     ConversationStatus { Open => "open", Pending => "pending", Snoozed => "snoozed", Resolved => "resolved" }
 );

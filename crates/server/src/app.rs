@@ -1,7 +1,7 @@
 //! Builds the HTTP application: routes, OpenAPI document, middleware.
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{auth, automation, contacts, conversations, files, hours_sla, inboxes, library, realtime, routing, system, teams, widget, workspace};
+use crate::routes::{auth, automation, contacts, conversations, files, hours_sla, inboxes, library, realtime, routing, system, teams, webhooks, widget, workspace};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
@@ -149,6 +149,7 @@ pub fn router(st: AppState) -> Router {
     .route("/metrics", get(system::metrics))
     .route("/files/{workspace_id}/{attachment_id}/{key}/{filename}", get(files::download))
     .route("/demo/widget", get(system::demo_page))
+    .route("/webhooks/{channel}/{inbox_id}", get(webhooks::verify).post(webhooks::receive))
     .fallback(system::fallback)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(middleware::from_fn_with_state(st.clone(), record_metrics))

@@ -14,6 +14,7 @@ mod dto;
 mod error;
 mod extract;
 mod metrics;
+mod outbox;
 mod router;
 mod routes;
 mod state;
@@ -70,6 +71,9 @@ struct ServeArgs {
     /// node. With several nodes, turn it on for exactly one.
     #[arg(long, env = "SWITCHBOARD_ROUTER", default_value = "on", value_parser = ["on", "off"])]
     router: String,
+    /// How often the outbox is checked for replies to send, in ms.
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_POLL_MS", default_value_t = 250, hide = true)]
+    outbox_poll_ms: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -175,6 +179,7 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     if args.router == "on" {
         router::spawn(st.clone());
     }
+    outbox::spawn(st.clone(), std::time::Duration::from_millis(args.outbox_poll_ms.max(10)));
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");

@@ -332,3 +332,35 @@ impl Backend {
 
 // Team hours, automation settings, auto replies, SLA breaches, auto-resolve.
 include!("api_hours_sla.rs");
+
+// Provider channels and the outbox.
+impl Backend {
+    pub async fn contact_for_identity(&self, ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, now: Timestamp) -> Result<Contact> {
+        self.write(move |c| Box::pin(async move { ops::contact_for_identity(c, ws, inbox, &who, now).await })).await
+    }
+    pub async fn apply_provider_status(&self, ws: WorkspaceId, inbox: InboxId, external_id: &str, status: DeliveryStatus, error: Option<&str>, now: Timestamp) -> Result<Written<Option<Message>>> {
+        let (external_id, error) = (external_id.to_owned(), error.map(str::to_owned));
+        self.write(move |c| Box::pin(async move { ops::apply_provider_status(c, ws, inbox, &external_id, status, error.as_deref(), now).await })).await
+    }
+    pub async fn outbox_claim(&self, ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> Result<bool> {
+        self.write(move |c| Box::pin(async move { ops::outbox_claim(c, ws, id, lease_until, now).await })).await
+    }
+    pub async fn webhook_inbox(&self, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
+        ops::webhook_inbox(&mut *self.read().await?, channel, id).await
+    }
+    pub async fn due_outbox(&self, now: Timestamp, limit: i64) -> Result<Vec<OutboxItem>> {
+        ops::due_outbox(&mut *self.read().await?, now, limit).await
+    }
+    pub async fn outbox_sent(&self, ws: WorkspaceId, id: i64, external_id: &str, now: Timestamp) -> Result<Written<Message>> {
+        let external_id = external_id.to_owned();
+        self.write(move |c| Box::pin(async move { ops::outbox_sent(c, ws, id, &external_id, now).await })).await
+    }
+    pub async fn outbox_failed(&self, ws: WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Result<Written<Message>> {
+        let reason = reason.to_owned();
+        self.write(move |c| Box::pin(async move { ops::outbox_failed(c, ws, id, &reason, now).await })).await
+    }
+    pub async fn outbox_retry(&self, ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> Result<()> {
+        let error = error.to_owned();
+        self.write(move |c| Box::pin(async move { ops::outbox_retry(c, ws, id, next_at, &error, now).await })).await
+    }
+}

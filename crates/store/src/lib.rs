@@ -142,6 +142,14 @@ forward! {
     fn open_work(ws: WorkspaceId) -> Vec<OpenWork>;
     fn previous_assignee(ws: WorkspaceId, contact: ContactId, before: ConversationId) -> Option<UserId>;
     fn routed_workspaces() -> Vec<WorkspaceId>;
+    fn contact_for_identity(ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, now: Timestamp) -> Contact;
+    fn apply_provider_status(ws: WorkspaceId, inbox: InboxId, external_id: &str, status: DeliveryStatus, error: Option<&str>, now: Timestamp) -> Written<Option<Message>>;
+    fn due_outbox(now: Timestamp, limit: i64) -> Vec<OutboxItem>;
+    fn outbox_claim(ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> bool;
+    fn webhook_inbox(channel: Channel, id: InboxId) -> Option<Inbox>;
+    fn outbox_sent(ws: WorkspaceId, id: i64, external_id: &str, now: Timestamp) -> Written<Message>;
+    fn outbox_failed(ws: WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Written<Message>;
+    fn outbox_retry(ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> ();
     fn remove_team_member(ws: WorkspaceId, team: TeamId, user: UserId, now: Timestamp) -> Written<Team>;
     fn create_inbox(ws: WorkspaceId, new: NewInbox, now: Timestamp) -> Inbox;
     fn list_inboxes(ws: WorkspaceId) -> Vec<Inbox>;

@@ -242,3 +242,30 @@ pub struct OpenWork {
     pub waiting_since: Timestamp,
     pub skills: Vec<switchboard_core::routing::SkillRequirement>,
 }
+
+/// Who wrote, as a provider names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderIdentity {
+    /// wa_id, Telegram chat id, PSID… (unique per inbox).
+    pub external_id: String,
+    pub name: Option<String>,
+    /// E.164, when the provider tells it: links to a card with that phone.
+    pub phone: Option<String>,
+}
+
+/// A send the outbox worker is to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub workspace_id: WorkspaceId,
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub inbox_id: InboxId,
+    /// Failed tries so far.
+    pub attempts: i64,
+    pub content: String,
+    /// The contact's id at this inbox's provider (None: nobody to send to).
+    pub recipient: Option<String>,
+    /// When the customer last wrote (messaging windows).
+    pub last_inbound_at: Option<Timestamp>,
+}

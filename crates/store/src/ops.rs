@@ -1503,10 +1503,18 @@ pub async fn send_message(
             }
             return Err(StoreError::conflict("echo_id_reused", "this echo_id was used for another conversation"));
         }
-    let before = must_conversation(c, ws, id).await?.status;
+    let conversation_before = must_conversation(c, ws, id).await?;
+    let before = conversation_before.status;
+    // A reply into a provider's chat is queued: the outbox worker sends it
+    // and moves it on to sent (or failed, with the provider's reason).
+    let via_outbox = m.kind == MessageKind::Out && conversation_before.channel.sends_through_outbox();
+    let status = if via_outbox { DeliveryStatus::Queued } else { m.status };
     let message_id =
-        insert_message(c, ws, id, m.kind, &m.content, &m.sender, m.status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
+        insert_message(c, ws, id, m.kind, &m.content, &m.sender, status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
             .await?;
+    if via_outbox {
+        enqueue_outbox(c, ws, message_id, id, conversation_before.inbox_id, now).await?;
+    }
     link_attachments(c, ws, message_id, AttachmentOwner::Conversation(id), &m.attachment_ids).await?;
     let message = get_message(c, ws, message_id.0).await?;
     // Only a person's reply counts: an automatic one (away message,
@@ -1965,3 +1973,4 @@ include!("ops_automation.rs");
 // Team hours, automation settings, auto replies, SLA breaches, auto-resolve.
 include!("ops_hours_sla.rs");
 include!("ops_routing.rs");
+include!("ops_channels.rs");

@@ -13,6 +13,7 @@ pub mod realtime;
 pub mod routing;
 pub mod system;
 pub mod teams;
+pub mod webhooks;
 pub mod widget;
 pub mod workspace;
 

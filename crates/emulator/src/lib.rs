@@ -1,0 +1,318 @@
+//! Emulators of the messaging providers' HTTP APIs on loopback, so tests
+//! and the demo run without real accounts.
+//!
+//! It owns the provider side of the wire: the WhatsApp Cloud API (Graph
+//! `/{version}/{phone_number_id}/messages`, media retrieval) and the
+//! Telegram Bot API (`/bot{token}/sendMessage` …, `getFile`), answering in
+//! the providers' formats, with injectable 429/5xx, closed messaging
+//! windows and blocked chats; and it drives inbound traffic at the
+//! product by posting signed webhooks built byte for byte like Meta's and
+//! Telegram's.
+//!
+//! It must never depend on `switchboard-channels` or the server: it is
+//! the other side of the wire, so it writes its own JSON, and a bug shared
+//! with the product's parsers cannot hide here.
+//!
+//! All routes are in `router`; `/_emulator/…` is the control API through
+//! which the demo and scripts drive the `switchboard-emulator` binary.
+
+mod control;
+mod state;
+mod telegram;
+mod whatsapp;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+pub use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use state::{FailurePlan, Provider, SENT_CAP, SentMessage};
+pub use whatsapp::hub_signature;
+
+use state::Inner;
+
+/// Access token the WhatsApp side accepts from the start.
+pub const WHATSAPP_TOKEN: &str = "emulator-whatsapp-token";
+/// Bot token the Telegram side accepts from the start (bot id 100000001).
+pub const TELEGRAM_BOT_TOKEN: &str = "100000001:emulator-telegram-token";
+
+/// A webhook the emulator posted to the product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// What the product answered.
+    pub status: StatusCode,
+    /// The provider id of the event: the `wamid.…` of an inbound WhatsApp
+    /// message (or the status's message), the Telegram `update_id`.
+    pub id: String,
+    /// The exact bytes posted; replay them with `post_signed_whatsapp` /
+    /// `post_telegram` to test redelivery.
+    pub body: Vec<u8>,
+}
+
+/// A running emulator. The server stops when this is dropped.
+pub struct Emulator {
+    inner: Arc<Inner>,
+    local_addr: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn router(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route(
+            "/{version}/{phone_number_id}/messages",
+            post(whatsapp::send_message),
+        )
+        .route("/{version}/{media_id}", get(whatsapp::media_info))
+        .route("/media/{media_id}", get(whatsapp::media_download))
+        .route(
+            "/bot{token}/{method}",
+            get(telegram::bot_method).post(telegram::bot_method),
+        )
+        .route("/file/bot{token}/{*path}", get(telegram::file_download))
+        .merge(control::routes())
+        .with_state(inner)
+}
+
+impl Emulator {
+    /// Starts on 127.0.0.1 with a free port.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound, which leaves a test nothing to do.
+    pub async fn start() -> Emulator {
+        match Self::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
+            Ok(emulator) => emulator,
+            Err(err) => panic!("switchboard-emulator: cannot bind a loopback port: {err}"),
+        }
+    }
+
+    /// Starts on `addr` (the binary's `--listen`).
+    pub async fn bind(addr: SocketAddr) -> io::Result<Emulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let inner = Arc::new(Inner::new(
+            format!("http://{local_addr}"),
+            WHATSAPP_TOKEN,
+            TELEGRAM_BOT_TOKEN,
+        ));
+        let app = router(Arc::clone(&inner));
+        let server = tokio::spawn(async move {
+            // Only fails if the listener dies; the emulator is then gone,
+            // which the next request will show.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Emulator {
+            inner,
+            local_addr,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the `api_base_url` of WhatsApp and
+    /// Telegram inboxes pointed at the emulator.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Accept another WhatsApp access token (besides `WHATSAPP_TOKEN`).
+    pub fn allow_whatsapp_token(&self, token: &str) {
+        self.inner.lock().whatsapp_tokens.insert(token.to_owned());
+    }
+
+    /// Accept another bot token (`<bot id>:<secret>`, besides
+    /// `TELEGRAM_BOT_TOKEN`).
+    pub fn allow_telegram_token(&self, token: &str) {
+        self.inner.lock().telegram_tokens.insert(token.to_owned());
+    }
+
+    /// Replace the failure plan; the PRNG restarts from `plan.seed`.
+    pub fn set_failures(&self, plan: FailurePlan) {
+        self.inner.set_failures(plan);
+    }
+
+    /// From now on, non-template sends to `wa_id` (digits compared) fail
+    /// with 131047 "Re-engagement message"; templates still pass.
+    pub fn set_window_closed(&self, wa_id: &str) {
+        self.inner.set_window(wa_id, true);
+    }
+
+    pub fn set_window_open(&self, wa_id: &str) {
+        self.inner.set_window(wa_id, false);
+    }
+
+    /// From now on, sends to `chat_id` fail with 403 "Forbidden: bot was
+    /// blocked by the user".
+    pub fn block_telegram_chat(&self, chat_id: i64) {
+        self.inner.set_blocked(chat_id, true);
+    }
+
+    pub fn unblock_telegram_chat(&self, chat_id: i64) {
+        self.inner.set_blocked(chat_id, false);
+    }
+
+    /// Hold a file as if a customer had sent it; returns its id, usable as
+    /// a WhatsApp media id and as a Telegram `file_id`.
+    pub fn add_media(&self, mime_type: &str, bytes: impl Into<Vec<u8>>) -> String {
+        self.inner.add_media(mime_type, bytes.into())
+    }
+
+    /// Accepted sends (2xx answers), oldest first, at most `SENT_CAP`.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.inner.lock().sent.to_vec()
+    }
+
+    /// Every call to a send endpoint, including rejected and failed ones.
+    pub fn attempts(&self) -> usize {
+        self.inner.attempts()
+    }
+
+    /// The URL the product registered with `setWebhook` for `bot_token`.
+    pub fn telegram_webhook(&self, bot_token: &str) -> Option<String> {
+        self.inner.lock().telegram_webhooks.get(bot_token).cloned()
+    }
+
+    /// Posts a customer's text message webhook, signed with `app_secret`.
+    pub async fn whatsapp_inbound_text(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        from_wa_id: &str,
+        name: &str,
+        text: &str,
+    ) -> reqwest::Result<Delivery> {
+        let content = serde_json::json!({ "type": "text", "text": { "body": text } });
+        self.whatsapp_inbound(
+            webhook_url,
+            app_secret,
+            phone_number_id,
+            from_wa_id,
+            name,
+            content,
+        )
+        .await
+    }
+
+    /// Posts a customer's message of any type: `content` holds `type` and
+    /// that type's object, e.g. from `whatsapp_media_content`; `from`,
+    /// `id` and `timestamp` are filled in.
+    pub async fn whatsapp_inbound(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        from_wa_id: &str,
+        name: &str,
+        content: Value,
+    ) -> reqwest::Result<Delivery> {
+        self.inner
+            .whatsapp_inbound(
+                webhook_url,
+                app_secret,
+                phone_number_id,
+                from_wa_id,
+                name,
+                content,
+            )
+            .await
+    }
+
+    /// `{"type":"image","image":{"id","mime_type","sha256","caption"}}` (or
+    /// audio/video/document by MIME type) for media added with `add_media`.
+    pub fn whatsapp_media_content(&self, media_id: &str, caption: Option<&str>) -> Option<Value> {
+        whatsapp::media_content(&self.inner, media_id, caption)
+    }
+
+    /// Posts a `statuses` webhook (`sent`, `delivered`, `read`, `failed`)
+    /// for a message the product sent.
+    pub async fn whatsapp_status(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        wamid: &str,
+        status: &str,
+        recipient: &str,
+    ) -> reqwest::Result<Delivery> {
+        self.inner
+            .whatsapp_status(
+                webhook_url,
+                app_secret,
+                phone_number_id,
+                wamid,
+                status,
+                recipient,
+            )
+            .await
+    }
+
+    /// Posts exactly `raw` with its `X-Hub-Signature-256`.
+    pub async fn post_signed_whatsapp(
+        &self,
+        url: &str,
+        app_secret: &str,
+        raw: &[u8],
+    ) -> reqwest::Result<StatusCode> {
+        self.inner.post_signed_whatsapp(url, app_secret, raw).await
+    }
+
+    /// Posts an Update with a text message from private chat `chat_id`.
+    pub async fn telegram_inbound_text(
+        &self,
+        webhook_url: &str,
+        secret_token: &str,
+        chat_id: i64,
+        first_name: &str,
+        text: &str,
+    ) -> reqwest::Result<Delivery> {
+        let content = serde_json::json!({ "text": text });
+        self.telegram_inbound(webhook_url, secret_token, chat_id, first_name, content)
+            .await
+    }
+
+    /// Posts an Update whose message carries `content` (`text`, or e.g.
+    /// the output of `telegram_media_content`).
+    pub async fn telegram_inbound(
+        &self,
+        webhook_url: &str,
+        secret_token: &str,
+        chat_id: i64,
+        first_name: &str,
+        content: Value,
+    ) -> reqwest::Result<Delivery> {
+        self.inner
+            .telegram_inbound(webhook_url, secret_token, chat_id, first_name, content)
+            .await
+    }
+
+    /// `{"photo":[…],"caption":…}` (or audio/video/document by MIME type)
+    /// for a file added with `add_media`.
+    pub fn telegram_media_content(&self, file_id: &str, caption: Option<&str>) -> Option<Value> {
+        telegram::media_content(&self.inner, file_id, caption)
+    }
+
+    /// Posts exactly `raw` with `X-Telegram-Bot-Api-Secret-Token`.
+    pub async fn post_telegram(
+        &self,
+        url: &str,
+        secret_token: &str,
+        raw: &[u8],
+    ) -> reqwest::Result<StatusCode> {
+        self.inner.post_telegram(url, secret_token, raw).await
+    }
+}

@@ -1,0 +1,153 @@
+//! The outbox worker: sends agents' replies to the providers. Rows are
+//! written in the reply's own transaction (store), so a reply the agent saw
+//! accepted is never lost. The worker takes the oldest due row of each
+//! conversation (order per conversation), claims it with a lease (one
+//! sender across nodes), calls the provider, and records the outcome:
+//! sent with the provider's id, retried later with exponential backoff
+//! (honouring Retry-After), or failed with the provider's reason.
+//!
+//! Delivery is at least once: a crash after the provider accepted a send
+//! and before its outcome is committed leaves the lease to expire, and the
+//! send is made again. The window is one HTTP round trip; providers offer
+//! no idempotency key to close it (WhatsApp, Telegram).
+
+use crate::state::AppState;
+use std::time::Duration;
+use switchboard_channels::provider::{SendOutcome, SendRequest};
+use switchboard_channels::{telegram, whatsapp};
+use switchboard_core::*;
+use switchboard_store::OutboxItem;
+
+/// How long one send may take before it counts as failed (and is retried).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// A claimed row is left alone this long (longer than a send can take).
+const LEASE_MS: i64 = 30_000;
+const BATCH: i64 = 50;
+const MAX_BACKOFF_SECS: u64 = 300;
+
+pub fn spawn(st: AppState, poll: Duration) {
+    tokio::spawn(run(st, poll));
+}
+
+async fn run(st: AppState, poll: Duration) {
+    let http = match reqwest::Client::builder().timeout(SEND_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "outbox: no HTTP client; replies to providers will not be sent");
+            return;
+        }
+    };
+    let mut stopping = st.shutdown.clone();
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        let due = match st.store.due_outbox(st.now(), BATCH).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: cannot read due sends");
+                continue;
+            }
+        };
+        for item in due {
+            if let Err(e) = deliver(&st, &http, item).await {
+                tracing::warn!(error = %e, "outbox: outcome not stored; the send will be retried");
+            }
+        }
+    }
+}
+
+/// Backoff after `attempts` failures: 1 s, 2 s, 4 s … capped, or what the
+/// provider asked for if longer.
+pub fn backoff_secs(attempts: i64, retry_after: Option<u64>) -> u64 {
+    let exp = 1u64 << attempts.clamp(0, 16);
+    exp.min(MAX_BACKOFF_SECS).max(retry_after.unwrap_or(0))
+}
+
+async fn deliver(st: &AppState, http: &reqwest::Client, item: OutboxItem) -> Result<(), switchboard_store::StoreError> {
+    let ws = item.workspace_id;
+    let now = st.now();
+    if !st.store.outbox_claim(ws, item.id, now.plus_millis(LEASE_MS), now).await? {
+        return Ok(()); // another worker has it
+    }
+    let Some(inbox) = st.store.get_inbox(ws, item.inbox_id).await? else { return Ok(()) };
+    let outcome = match request_for(&inbox, &item, now) {
+        Err(reason) => SendOutcome::Permanent { reason },
+        Ok(req) => call(http, &inbox, req).await,
+    };
+    let now = st.now();
+    match outcome {
+        SendOutcome::Sent { external_id } => {
+            let written = st.store.outbox_sent(ws, item.id, &external_id, now).await?;
+            st.publish(written.events);
+        }
+        SendOutcome::Permanent { reason } => {
+            let written = st.store.outbox_failed(ws, item.id, &reason, now).await?;
+            st.publish(written.events);
+        }
+        SendOutcome::Retry { after_secs, reason } => {
+            let wait = backoff_secs(item.attempts, after_secs);
+            st.store.outbox_retry(ws, item.id, now.plus_millis((wait * 1000) as i64), &reason, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The provider call for this row, or why it can never be made.
+fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendRequest, String> {
+    let to = item.recipient.as_deref().ok_or("this contact has no address on this channel")?;
+    let config = |key: &str| inbox.config_str(key).ok_or_else(|| format!("the inbox has no {key}"));
+    match inbox.channel {
+        Channel::Whatsapp => {
+            let last = item.last_inbound_at.map_or(0, |t| t.0 / 1000);
+            if !whatsapp::window_open(last, now.0 / 1000) {
+                return Err("outside WhatsApp's 24-hour window: only a template can be sent".to_owned());
+            }
+            let base = inbox.config_str("api_base_url").unwrap_or(whatsapp::DEFAULT_API_BASE);
+            Ok(whatsapp::send_text(base, config("phone_number_id")?, config("access_token")?, to, &item.content, &item.message_id.to_string()))
+        }
+        Channel::Telegram => {
+            let base = inbox.config_str("api_base_url").unwrap_or(telegram::DEFAULT_API_BASE);
+            Ok(telegram::send_text(base, config("bot_token")?, to, &item.content))
+        }
+        other => Err(format!("sending on {other} is not built yet")),
+    }
+}
+
+async fn call(http: &reqwest::Client, inbox: &Inbox, req: SendRequest) -> SendOutcome {
+    let mut r = http.post(&req.url).json(&req.body);
+    for (k, v) in &req.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    let resp = match r.send().await {
+        Ok(resp) => resp,
+        Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("provider unreachable: {}", e.without_url()) },
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("answer cut off: {}", e.without_url()) },
+    };
+    match inbox.channel {
+        Channel::Whatsapp => whatsapp::parse_send_response(status, retry_after.as_deref(), &body),
+        Channel::Telegram => telegram::parse_send_response(status, &body),
+        other => SendOutcome::Permanent { reason: format!("sending on {other} is not built yet") },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_secs;
+
+    #[test]
+    fn backoff_doubles_caps_and_honours_retry_after() {
+        assert_eq!((0..5).map(|a| backoff_secs(a, None)).collect::<Vec<_>>(), vec![1, 2, 4, 8, 16]);
+        assert_eq!(backoff_secs(20, None), 300);
+        assert_eq!(backoff_secs(0, Some(30)), 30);
+        assert_eq!(backoff_secs(9, Some(30)), 300);
+    }
+}

@@ -1,0 +1,140 @@
+//! Provider webhooks: `/webhooks/{channel}/{inbox_id}`. The raw body's
+//! signature is checked with the inbox's own secret before anything is
+//! parsed; every event is stored (deduplicated by the provider's id) before
+//! the provider gets its 200, so nothing acknowledged is lost and a
+//! redelivery changes nothing.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use switchboard_channels::provider::{InboundEvent, WebhookError};
+use switchboard_channels::{telegram, whatsapp};
+use switchboard_core::*;
+use switchboard_store::{InboundMessage, ProviderIdentity};
+
+fn webhook_error(e: WebhookError) -> ApiError {
+    match e {
+        WebhookError::MissingSignature => ApiError::InvalidCredentials("missing_signature"),
+        WebhookError::BadSignature => ApiError::Forbidden,
+        WebhookError::VerificationRefused => ApiError::Forbidden,
+        WebhookError::Malformed(why) => ApiError::BadRequest(format!("malformed webhook payload: {why}")),
+    }
+}
+
+async fn inbox_for(st: &AppState, channel: &str, inbox_id: &str) -> ApiResult<Inbox> {
+    let channel = Channel::parse(channel).ok_or(ApiError::NotFound)?;
+    let id: i64 = inbox_id.parse().map_err(|_| ApiError::NotFound)?;
+    st.store.webhook_inbox(channel, InboxId(id)).await?.ok_or(ApiError::NotFound)
+}
+
+fn secret<'a>(inbox: &'a Inbox, key: &str) -> ApiResult<&'a str> {
+    // An inbox without its secret can verify nothing: refuse everything.
+    inbox.config_str(key).filter(|s| !s.is_empty()).ok_or(ApiError::Forbidden)
+}
+
+/// Meta's subscription check (WhatsApp, Messenger, Instagram): echo
+/// `hub.challenge` when `hub.verify_token` matches.
+pub async fn verify(
+    State(st): State<AppState>,
+    Path((channel, inbox_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let inbox = inbox_for(&st, &channel, &inbox_id).await?;
+    match inbox.channel {
+        Channel::Whatsapp => {
+            let token = secret(&inbox, "verify_token")?;
+            let challenge = whatsapp::verify_challenge(
+                query.get("hub.mode").map(String::as_str),
+                query.get("hub.verify_token").map(String::as_str),
+                query.get("hub.challenge").map(String::as_str),
+                token,
+            )
+            .map_err(webhook_error)?;
+            Ok(challenge.into_response())
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+pub async fn receive(
+    State(st): State<AppState>,
+    Path((channel, inbox_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let inbox = inbox_for(&st, &channel, &inbox_id).await?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let events = match inbox.channel {
+        Channel::Whatsapp => {
+            whatsapp::verify_signature(secret(&inbox, "app_secret")?, &body, header("x-hub-signature-256")).map_err(webhook_error)?;
+            whatsapp::parse_webhook(&body, inbox.config_str("phone_number_id").unwrap_or_default()).map_err(webhook_error)?
+        }
+        Channel::Telegram => {
+            telegram::verify_secret(secret(&inbox, "secret_token")?, header("x-telegram-bot-api-secret-token")).map_err(webhook_error)?;
+            telegram::parse_update(&body).map_err(webhook_error)?.events
+        }
+        _ => return Err(ApiError::NotFound),
+    };
+    for event in events {
+        store_event(&st, &inbox, event).await?;
+    }
+    Ok(StatusCode::OK)
+}
+
+/// What agents see for a message without text.
+fn media_line(media: &[switchboard_channels::provider::MediaRef]) -> String {
+    media
+        .iter()
+        .map(|m| match (&m.filename, &m.mime_type) {
+            (Some(f), _) => format!("[file: {f}]"),
+            (None, Some(t)) => format!("[{}]", t.split('/').next().unwrap_or("file")),
+            (None, None) => "[file]".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn store_event(st: &AppState, inbox: &Inbox, event: InboundEvent) -> ApiResult<()> {
+    let ws = inbox.workspace_id;
+    let now = st.now();
+    match event {
+        InboundEvent::Message { external_id, from, content, media, .. } => {
+            let who = ProviderIdentity { external_id: from.external_id, name: from.name, phone: from.phone };
+            let contact = st.store.contact_for_identity(ws, inbox.id, who, now).await?;
+            let content = match (content.trim().is_empty(), media.is_empty()) {
+                (true, false) => media_line(&media),
+                (true, true) => "[empty message]".to_owned(),
+                (false, _) => content,
+            };
+            let content: String = content.chars().take(validate::MAX_MESSAGE_CHARS).collect();
+            let inbound = InboundMessage {
+                inbox_id: inbox.id,
+                contact_id: contact.id,
+                content,
+                echo_id: None,
+                dedup_key: Some(format!("{}:{}:{external_id}", inbox.channel.as_str(), inbox.id)),
+                attachment_ids: Vec::new(),
+            };
+            let received = st.store.receive_message(ws, inbound, now).await?;
+            if received.created {
+                st.metrics.messages_received.fetch_add(1, Ordering::Relaxed);
+                st.publish(received.events.clone());
+                let st = st.clone();
+                tokio::spawn(async move { crate::automation_hooks::after_inbound(&st, ws, &received).await });
+            }
+        }
+        InboundEvent::Status { external_id, status, error, .. } => {
+            let written = st.store.apply_provider_status(ws, inbox.id, &external_id, status, error.as_deref(), now).await?;
+            st.publish(written.events);
+        }
+        // Not stored yet: echoes of messages sent from the provider's own
+        // app, and subscription news (Viber). Acknowledged all the same.
+        InboundEvent::Echo { .. } | InboundEvent::Subscription { .. } => {}
+    }
+    Ok(())
+}

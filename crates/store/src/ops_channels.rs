@@ -1,0 +1,258 @@
+// Provider channels: contact identities, delivery statuses by the
+// provider's message id, and the durable outbox. Part of `ops.rs`
+// (included at its end, sharing its `Db`/`Conn` types and helpers).
+
+/// The contact behind a provider identity at an inbox. On first contact it
+/// is created — or, when a contact with the same phone exists, linked to it
+/// (one card per person across channels).
+pub async fn contact_for_identity(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, who: &ProviderIdentity, now: Timestamp) -> Result<Contact> {
+    if let Some(contact) = identity_contact(c, ws, inbox, &who.external_id).await? {
+        return Ok(contact);
+    }
+    if get_inbox(c, ws, inbox).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let same_phone = match who.phone.as_deref() {
+        Some(phone) => sqlx::query("SELECT id FROM contacts WHERE workspace_id = $1 AND phone = $2 ORDER BY id LIMIT 1")
+            .bind(ws.0)
+            .bind(phone)
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?,
+        None => None,
+    };
+    let contact_id = match same_phone {
+        Some(id) => ContactId(id),
+        None => {
+            let fields = ContactFields {
+                name: Some(who.name.clone()),
+                phone: Some(who.phone.clone()),
+                ..ContactFields::default()
+            };
+            create_contact(c, ws, &fields, now).await?.id
+        }
+    };
+    sqlx::query(
+        "INSERT INTO contact_identities (workspace_id, inbox_id, external_id, contact_id, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, inbox_id, external_id) DO NOTHING",
+    )
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(&who.external_id)
+    .bind(contact_id.0)
+    .bind(now.0)
+    .execute(&mut *c)
+    .await?;
+    // A concurrent first message (PostgreSQL) may have linked another card:
+    // the stored identity wins.
+    identity_contact(c, ws, inbox, &who.external_id).await?.ok_or(StoreError::NotFound)
+}
+
+async fn identity_contact(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Result<Option<Contact>> {
+    let r = sqlx::query("SELECT contact_id FROM contact_identities WHERE workspace_id = $1 AND inbox_id = $2 AND external_id = $3")
+        .bind(ws.0)
+        .bind(inbox.0)
+        .bind(external_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    match r {
+        Some(r) => get_contact(c, ws, ContactId(r.try_get(0)?)).await,
+        None => Ok(None),
+    }
+}
+
+/// Moves a sent message's delivery status forward by the provider's id
+/// (never backwards: receipts arrive out of order and repeated). Unknown
+/// ids are a no-op.
+pub async fn apply_provider_status(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    external_id: &str,
+    status: DeliveryStatus,
+    error: Option<&str>,
+    now: Timestamp,
+) -> Result<Written<Option<Message>>> {
+    let r = sqlx::query(
+        "SELECT m.id, m.status FROM messages m JOIN conversations cv ON cv.id = m.conversation_id
+          WHERE m.workspace_id = $1 AND m.provider_message_id = $2 AND cv.inbox_id = $3",
+    )
+    .bind(ws.0)
+    .bind(external_id)
+    .bind(inbox.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(r) = r else { return Ok(Written { value: None, events: Vec::new() }) };
+    let id: i64 = r.try_get("id")?;
+    let current = parse("status", r.try_get("status")?, DeliveryStatus::parse)?;
+    if !current.may_advance_to(status) {
+        return Ok(Written { value: None, events: Vec::new() });
+    }
+    let reason = (status == DeliveryStatus::Failed).then(|| error.unwrap_or("the provider reported a failure"));
+    sqlx::query(
+        "UPDATE messages SET status = $1, failure_reason = COALESCE($2, failure_reason)
+          WHERE workspace_id = $3 AND id = $4 AND status = $5",
+    )
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(ws.0)
+    .bind(id)
+    .bind(current.as_str())
+    .execute(&mut *c)
+    .await?;
+    message_updated(c, ws, id, now).await.map(|w| Written { value: Some(w.value), events: w.events })
+}
+
+async fn message_updated(c: &mut Conn, ws: WorkspaceId, id: i64, now: Timestamp) -> Result<Written<Message>> {
+    let mut message = get_message(c, ws, id).await?;
+    attach_files(c, ws, std::slice::from_mut(&mut message)).await?;
+    let conversation = must_conversation(c, ws, message.conversation_id).await?;
+    let events = vec![Event::conversation(ws, &conversation, EventPayload::MessageUpdated(message.clone()))];
+    record(c, &events, now).await?;
+    Ok(Written { value: message, events })
+}
+
+async fn enqueue_outbox(c: &mut Conn, ws: WorkspaceId, message: MessageId, conversation: ConversationId, inbox: InboxId, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (workspace_id, message_id, conversation_id, inbox_id, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+    )
+    .bind(ws.0)
+    .bind(message.0)
+    .bind(conversation.0)
+    .bind(inbox.0)
+    .bind(now.0)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Sends that are due, across workspaces: for each conversation only its
+/// oldest pending one, so a conversation's messages leave in order.
+pub async fn due_outbox(c: &mut Conn, now: Timestamp, limit: i64) -> Result<Vec<OutboxItem>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.workspace_id, o.message_id, o.conversation_id, o.inbox_id, o.attempts, m.content,
+                (SELECT ci.external_id FROM contact_identities ci
+                  WHERE ci.workspace_id = o.workspace_id AND ci.inbox_id = o.inbox_id AND ci.contact_id = cv.contact_id
+                  ORDER BY ci.created_at LIMIT 1) AS recipient,
+                (SELECT MAX(i.created_at) FROM messages i WHERE i.conversation_id = o.conversation_id AND i.kind = 'in') AS last_inbound_at
+           FROM outbox o
+           JOIN messages m ON m.id = o.message_id
+           JOIN conversations cv ON cv.id = o.conversation_id
+          WHERE o.status = 'pending' AND o.next_attempt_at <= $1
+            AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.status = 'pending' AND e.id < o.id)
+          ORDER BY o.id LIMIT $2",
+    )
+    .bind(now.0)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxItem {
+                id: r.try_get("id")?,
+                workspace_id: WorkspaceId(r.try_get("workspace_id")?),
+                message_id: MessageId(r.try_get("message_id")?),
+                conversation_id: ConversationId(r.try_get("conversation_id")?),
+                inbox_id: InboxId(r.try_get("inbox_id")?),
+                attempts: r.try_get("attempts")?,
+                content: r.try_get("content")?,
+                recipient: r.try_get("recipient")?,
+                last_inbound_at: r.try_get::<Option<i64>, _>("last_inbound_at")?.map(Timestamp),
+            })
+        })
+        .collect()
+}
+
+/// The provider accepted the send: the message is sent, with its id.
+pub async fn outbox_sent(c: &mut Conn, ws: WorkspaceId, id: i64, external_id: &str, now: Timestamp) -> Result<Written<Message>> {
+    let message_id = settle_outbox(c, ws, id, "sent", None, now).await?;
+    sqlx::query(
+        "UPDATE messages SET provider_message_id = $1, status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
+          WHERE workspace_id = $2 AND id = $3",
+    )
+    .bind(external_id)
+    .bind(ws.0)
+    .bind(message_id)
+    .execute(&mut *c)
+    .await?;
+    message_updated(c, ws, message_id, now).await
+}
+
+/// The provider refused for good: the message failed, with its reason.
+pub async fn outbox_failed(c: &mut Conn, ws: WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Result<Written<Message>> {
+    let message_id = settle_outbox(c, ws, id, "failed", Some(reason), now).await?;
+    sqlx::query("UPDATE messages SET status = 'failed', failure_reason = $1 WHERE workspace_id = $2 AND id = $3")
+        .bind(reason)
+        .bind(ws.0)
+        .bind(message_id)
+        .execute(&mut *c)
+        .await?;
+    message_updated(c, ws, message_id, now).await
+}
+
+/// Try again at `next_at`.
+pub async fn outbox_retry(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3
+          WHERE workspace_id = $4 AND id = $5 AND status = 'pending'",
+    )
+    .bind(next_at.0)
+    .bind(error)
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Ends a pending row; answers its message id. A row already settled (by
+/// another worker) is a conflict, so nothing is recorded twice.
+async fn settle_outbox(c: &mut Conn, ws: WorkspaceId, id: i64, status: &str, error: Option<&str>, now: Timestamp) -> Result<i64> {
+    let r = sqlx::query(
+        "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), updated_at = $3
+          WHERE workspace_id = $4 AND id = $5 AND status = 'pending' RETURNING message_id",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    match r {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Err(StoreError::conflict("outbox_settled", "this send was already settled")),
+    }
+}
+
+/// Takes a due row for one send attempt: only one worker (of any node) wins
+/// it, and until `lease_until` nobody else tries. A crash mid-send leaves
+/// the lease to run out, and the row is tried again.
+pub async fn outbox_claim(c: &mut Conn, ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1, updated_at = $2
+          WHERE workspace_id = $3 AND id = $4 AND status = 'pending' AND next_attempt_at <= $2",
+    )
+    .bind(lease_until.0)
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An inbox as its provider's webhook names it: by id alone, because the
+/// provider's URL carries no workspace. Nothing from it is trusted until
+/// the payload's signature checks out with this inbox's secret.
+pub async fn webhook_inbox(c: &mut Conn, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
+    let r = sqlx::query(&format!("{INBOX_SELECT} WHERE id = $1 AND channel = $2"))
+        .bind(id.0)
+        .bind(channel.as_str())
+        .fetch_optional(&mut *c)
+        .await?;
+    r.as_ref().map(inbox_row).transpose()
+}
