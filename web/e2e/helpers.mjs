@@ -27,7 +27,7 @@ export const skipReason = !BIN ? `no server binary (set SWITCHBOARD_BIN; looked 
 export async function startServer() {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-e2e-'));
   const child = spawn(BIN, ['demo', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', SWITCHBOARD_DEMO_CHANNELS: 'off' },
   });
   let log = '';
   const url = await new Promise((resolve, reject) => {

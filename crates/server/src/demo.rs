@@ -3,7 +3,8 @@
 use crate::auth;
 use crate::state::AppState;
 use switchboard_core::*;
-use switchboard_store::{ContactFields, InboundMessage, NewInbox, OutboundMessage, StoreError};
+use switchboard_emulator::{Emulator, TELEGRAM_BOT_TOKEN, WHATSAPP_TOKEN};
+use switchboard_store::{ContactFields, InboundMessage, InboxPatch, NewInbox, OutboundMessage, StoreError};
 
 pub const WORKSPACE: &str = "Demo";
 pub const PASSWORD: &str = "switchboard-demo";
@@ -16,11 +17,12 @@ pub const USERS: &[(&str, &str, Role)] = &[
     ("bob@demo.test", "Bob Agent", Role::Agent),
 ];
 
-/// Creates the demo workspace unless it exists. Safe to run on every start.
-pub async fn seed(st: &AppState) -> Result<(), StoreError> {
+/// Creates the demo workspace unless it exists (then answers false). Safe
+/// to run on every start.
+pub async fn seed(st: &AppState) -> Result<bool, StoreError> {
     let store = &st.store;
     if store.find_workspace_by_name(WORKSPACE).await?.is_some() {
-        return Ok(());
+        return Ok(false);
     }
     let now = st.now();
     let ws = store.create_workspace(WORKSPACE, &auth::random_secret(), now).await?.id;
@@ -90,13 +92,80 @@ pub async fn seed(st: &AppState) -> Result<(), StoreError> {
             store.send_message(ws, r.conversation.id, out, t.plus_millis(60_000)).await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub async fn website_token(st: &AppState) -> Result<Option<String>, StoreError> {
     let Some(ws) = st.store.find_workspace_by_name(WORKSPACE).await? else { return Ok(None) };
     let inboxes = st.store.list_inboxes(ws.id).await?;
     Ok(inboxes.into_iter().find(|i| i.name == INBOX).and_then(|i| i.website_token))
+}
+
+const WA_PHONE_ID: &str = "106540352242922";
+const WA_SECRET: &str = "demo-whatsapp-app-secret";
+const TG_SECRET: &str = "demo-telegram-secret";
+
+/// WhatsApp and Telegram for the demo, without real accounts: an emulator
+/// of both providers runs in the process and the demo's inboxes point at
+/// it, so agents' replies go out through the real outbox and customers'
+/// messages come in as signed webhooks.
+pub struct DemoChannels {
+    emulator: Emulator,
+    whatsapp: InboxId,
+    telegram: InboxId,
+}
+
+pub async fn start_channels(st: &AppState) -> Result<DemoChannels, StoreError> {
+    let emulator = Emulator::start().await;
+    let base = emulator.base_url();
+    let ws = st.store.find_workspace_by_name(WORKSPACE).await?.ok_or(StoreError::NotFound)?.id;
+    let inboxes = st.store.list_inboxes(ws).await?;
+    let mut ids = Vec::new();
+    for (name, channel, config) in [
+        ("WhatsApp", Channel::Whatsapp, serde_json::json!({"phone_number_id": WA_PHONE_ID, "access_token": WHATSAPP_TOKEN,
+            "app_secret": WA_SECRET, "verify_token": "demo-verify", "api_base_url": base})),
+        ("Telegram", Channel::Telegram, serde_json::json!({"bot_token": TELEGRAM_BOT_TOKEN, "secret_token": TG_SECRET, "api_base_url": base})),
+    ] {
+        let config = match config {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        // The emulator's port changes with every start: re-point the inbox.
+        let id = match inboxes.iter().find(|i| i.name == name && i.channel == channel) {
+            Some(i) => st.store.update_inbox(ws, i.id, InboxPatch { name: None, config: Some(config) }).await?.id,
+            None => {
+                let new = NewInbox { name: name.into(), channel, config, website_token: None };
+                st.store.create_inbox(ws, new, st.now()).await?.id
+            }
+        };
+        ids.push(id);
+    }
+    Ok(DemoChannels { emulator, whatsapp: ids[0], telegram: ids[1] })
+}
+
+impl DemoChannels {
+    pub fn emulator_url(&self) -> String {
+        self.emulator.base_url()
+    }
+
+    /// A few customers write in, through the same webhooks real providers
+    /// call.
+    pub async fn customers_write(&self, server: &str) {
+        let wa = format!("{server}/webhooks/whatsapp/{}", self.whatsapp);
+        let tg = format!("{server}/webhooks/telegram/{}", self.telegram);
+        let e = &self.emulator;
+        let results = [
+            e.whatsapp_inbound_text(&wa, WA_SECRET, WA_PHONE_ID, "380671112233", "Olena Shevchenko", "Добрий день! Чи можна повернути рюкзак, якщо він не підійшов?").await.map(|d| d.status),
+            e.whatsapp_inbound_text(&wa, WA_SECRET, WA_PHONE_ID, "48601234567", "Piotr Nowak", "Hi, is the 2P trail tent in stock?").await.map(|d| d.status),
+            e.telegram_inbound_text(&tg, TG_SECRET, 700100200, "Ivan", "Hello! Do you ship to Poland?").await.map(|d| d.status),
+        ];
+        for r in results {
+            match r {
+                Ok(status) if status.is_success() => {}
+                other => tracing::warn!(?other, "demo: a sample customer message was not accepted"),
+            }
+        }
+    }
 }
 
 pub fn widget_page(base: &str, token: &str) -> String {

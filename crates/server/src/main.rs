@@ -71,6 +71,10 @@ struct ServeArgs {
     /// node. With several nodes, turn it on for exactly one.
     #[arg(long, env = "SWITCHBOARD_ROUTER", default_value = "on", value_parser = ["on", "off"])]
     router: String,
+    /// Demo only: WhatsApp and Telegram inboxes served by a built-in
+    /// emulator of both providers, with a few customers writing in.
+    #[arg(long, env = "SWITCHBOARD_DEMO_CHANNELS", default_value = "on", value_parser = ["on", "off"])]
+    demo_channels: String,
     /// How often the outbox is checked for replies to send, in ms.
     #[arg(long, env = "SWITCHBOARD_OUTBOX_POLL_MS", default_value_t = 250, hide = true)]
     outbox_poll_ms: u64,
@@ -171,9 +175,13 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let st = AppState::new(store.clone(), bus.clone(), Arc::new(SystemClock), settings, stopping);
-    if demo {
-        demo::seed(&st).await.context("seeding the demo workspace")?;
-    }
+    let fresh_demo = if demo { demo::seed(&st).await.context("seeding the demo workspace")? } else { false };
+    // Kept alive for the life of the server: the demo's inboxes point at it.
+    let demo_channels = if demo && args.demo_channels == "on" {
+        Some(Arc::new(demo::start_channels(&st).await.context("starting the demo's provider emulator")?))
+    } else {
+        None
+    };
     automation_hooks::spawn_scanner(st.clone());
     automation::spawn(st.clone());
     if args.router == "on" {
@@ -190,6 +198,13 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
             println!("  {:<10} {email}  password: {}", role.as_str(), demo::PASSWORD);
         }
         println!("Website widget demo page: {url}/demo/widget");
+    }
+    if let Some(channels) = &demo_channels {
+        println!("WhatsApp and Telegram conversations come through a built-in provider emulator at {}", channels.emulator_url());
+        if fresh_demo {
+            let (channels, url) = (channels.clone(), url.clone());
+            tokio::spawn(async move { channels.customers_write(&url).await });
+        }
     }
     if !assets::has_ui() {
         println!("(web UI not built into this binary: see README)");

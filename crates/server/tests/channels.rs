@@ -273,3 +273,40 @@ async fn outbox_retries_in_order_and_survives_a_crash() {
     }
     assert!(repeats <= 1, "{repeats} sends repeated; at most the one in flight at the kill may be");
 }
+
+/// `switchboard demo` shows WhatsApp and Telegram conversations arriving
+/// (through its built-in emulator and the real webhooks) beside web chat,
+/// and an agent's reply to one goes out through the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_has_whatsapp_telegram_and_web_chat() {
+    let dir = TempDir::new("sb-demo-channels").unwrap();
+    let server = Server::start("demo", dir.path(), None, &["--demo-channels", "on", "--outbox-poll-ms", "50"]).await;
+    let alice = server.login("alice@demo.test").await;
+    let (ws, _) = demo_workspace(&alice).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let conversations = loop {
+        let (_, body) = alice.get(&format!("/api/v1/workspaces/{ws}/conversations")).await;
+        let list = body["data"].as_array().cloned().unwrap_or_default();
+        let channels: std::collections::BTreeSet<String> = list.iter().filter_map(|c| c["channel"].as_str().map(str::to_owned)).collect();
+        if ["whatsapp", "telegram", "webchat"].iter().all(|c| channels.contains(*c)) {
+            break list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "demo channels missing: {channels:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let wa = conversations.iter().find(|c| c["channel"] == "whatsapp").unwrap();
+    let id = wa["id"].as_i64().unwrap();
+    let path = format!("/api/v1/workspaces/{ws}/conversations/{id}/messages");
+    let (status, reply) = alice.post(&path, json!({"content": "Так, звісно!", "echo_id": "demo-1"})).await;
+    assert_eq!(status, 201, "{reply}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = alice.get(&format!("{path}?limit=50")).await;
+        let sent = body["data"].as_array().into_iter().flatten().any(|m| m["id"] == reply["id"] && m["status"] == "sent");
+        if sent {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the demo reply was not sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -33,6 +33,9 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.arg(mode).args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
         cmd.env_remove("DATABASE_URL").env_remove("NATS_URL").env_remove("SWITCHBOARD_LISTEN");
+        // Tests count conversations: the demo's sample WhatsApp/Telegram
+        // customers stay out unless a test asks for them (`--demo-channels on`).
+        cmd.env("SWITCHBOARD_DEMO_CHANNELS", "off");
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
