@@ -5,8 +5,10 @@
 //! touch the database or the bus directly (the server hands parsed events to
 //! the store), or trust a payload before its signature is checked.
 
+pub mod messenger;
 pub mod provider;
 pub mod telegram;
+pub mod viber;
 pub mod webchat;
 pub mod webhook;
 pub mod whatsapp;

@@ -64,6 +64,11 @@ pub enum InboundEvent {
     Echo { external_id: String, to: Sender, content: String, sent_at: i64 },
     /// Delivery progress of a message we sent, by the provider's id.
     Status { external_id: String, status: DeliveryStatus, error: Option<String>, at: i64 },
+    /// Every message we sent to `peer` up to `up_to_ms` (Unix ms, the
+    /// provider's clock) reached `status`: Messenger's delivery and read
+    /// watermarks, which name no message. The store advances that
+    /// contact's sent messages whose send was recorded by then.
+    ReadUpTo { peer: String, up_to_ms: i64, status: DeliveryStatus },
     /// Viber subscribed / unsubscribed, and similar lifecycle news.
     Subscription { external_id: String, subscribed: bool },
 }

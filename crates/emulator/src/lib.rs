@@ -17,8 +17,10 @@
 //! which the demo and scripts drive the `switchboard-emulator` binary.
 
 mod control;
+mod messenger;
 mod state;
 mod telegram;
+mod viber;
 mod whatsapp;
 
 use std::io;
@@ -33,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use state::{FailurePlan, Provider, SENT_CAP, SentMessage};
+pub use viber::content_signature as viber_signature;
 pub use whatsapp::hub_signature;
 
 use state::Inner;
@@ -41,6 +44,12 @@ use state::Inner;
 pub const WHATSAPP_TOKEN: &str = "emulator-whatsapp-token";
 /// Bot token the Telegram side accepts from the start (bot id 100000001).
 pub const TELEGRAM_BOT_TOKEN: &str = "100000001:emulator-telegram-token";
+/// Page access token the Messenger side accepts from the start.
+pub const MESSENGER_PAGE_TOKEN: &str = "emulator-messenger-page-token";
+/// Page access token of the Instagram account the emulator accepts.
+pub const INSTAGRAM_PAGE_TOKEN: &str = "emulator-instagram-page-token";
+/// Auth token the Viber side accepts from the start.
+pub const VIBER_AUTH_TOKEN: &str = "4a0d0b1c2e3f4a5b-emulator-viber-token";
 
 /// A webhook the emulator posted to the product.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +83,7 @@ fn router(inner: Arc<Inner>) -> Router {
             "/{version}/{phone_number_id}/messages",
             post(whatsapp::send_message),
         )
+        .route("/{version}/me/messages", post(messenger::send_message))
         .route("/{version}/{media_id}", get(whatsapp::media_info))
         .route("/media/{media_id}", get(whatsapp::media_download))
         .route(
@@ -81,7 +91,9 @@ fn router(inner: Arc<Inner>) -> Router {
             get(telegram::bot_method).post(telegram::bot_method),
         )
         .route("/file/bot{token}/{*path}", get(telegram::file_download))
+        .route("/pa/send_message", post(viber::send_message))
         .merge(control::routes())
+        .merge(viber::control_routes())
         .with_state(inner)
 }
 
@@ -269,6 +281,79 @@ impl Emulator {
         raw: &[u8],
     ) -> reqwest::Result<StatusCode> {
         self.inner.post_signed_whatsapp(url, app_secret, raw).await
+    }
+
+    /// Accept another Messenger Platform page access token, for Messenger
+    /// or Instagram (`Provider::Instagram`) sends.
+    pub fn allow_page_token(&self, token: &str, product: Provider) {
+        self.inner.lock().page_tokens.insert(token.to_owned(), product);
+    }
+
+    /// From now on, free-form (`RESPONSE`/`UPDATE`) Messenger and Instagram
+    /// sends to `recipient` (PSID / IGSID) fail with code 10, subcode
+    /// 2018278 "outside of allowed window"; `HUMAN_AGENT` tagged ones pass.
+    pub fn set_messenger_window_closed(&self, recipient: &str) {
+        self.inner.set_meta_window(recipient, true);
+    }
+
+    pub fn set_messenger_window_open(&self, recipient: &str) {
+        self.inner.set_meta_window(recipient, false);
+    }
+
+    /// Posts a Messenger text message from `psid` to page `page_id`,
+    /// signed with `app_secret`; `Delivery::id` is its `mid`.
+    pub async fn messenger_inbound_text(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, text: &str) -> reqwest::Result<Delivery> {
+        let message = serde_json::json!({ "text": text });
+        self.inner.meta_inbound(Provider::Messenger, webhook_url, app_secret, page_id, psid, message).await
+    }
+
+    /// Posts a Messenger message of any shape (`text`, `attachments`,
+    /// `quick_reply`…); `mid` is filled in.
+    pub async fn messenger_inbound(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, message: Value) -> reqwest::Result<Delivery> {
+        self.inner.meta_inbound(Provider::Messenger, webhook_url, app_secret, page_id, psid, message).await
+    }
+
+    /// Posts an Instagram Direct text message from `igsid` to the
+    /// professional account `ig_account_id` (`object: "instagram"`).
+    pub async fn instagram_inbound_text(&self, webhook_url: &str, app_secret: &str, ig_account_id: &str, igsid: &str, text: &str) -> reqwest::Result<Delivery> {
+        let message = serde_json::json!({ "text": text });
+        self.inner.meta_inbound(Provider::Instagram, webhook_url, app_secret, ig_account_id, igsid, message).await
+    }
+
+    /// A `message_deliveries` event: `mids` delivered, and everything up to
+    /// now (the watermark).
+    pub async fn messenger_delivery(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, mids: &[&str]) -> reqwest::Result<Delivery> {
+        let event = serde_json::json!({
+            "sender": { "id": psid },
+            "recipient": { "id": page_id },
+            "delivery": { "mids": mids, "watermark": messenger::unix_ms() },
+        });
+        let id = mids.first().copied().unwrap_or_default();
+        self.inner.meta_event(Provider::Messenger, webhook_url, app_secret, page_id, id, event).await
+    }
+
+    /// A `message_reads` event: everything sent to `psid` up to
+    /// `watermark_ms` (now if `None`) was read.
+    pub async fn messenger_read(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, watermark_ms: Option<i64>) -> reqwest::Result<Delivery> {
+        let now = messenger::unix_ms();
+        let event = serde_json::json!({
+            "sender": { "id": psid },
+            "recipient": { "id": page_id },
+            "timestamp": now,
+            "read": { "watermark": watermark_ms.unwrap_or(now) },
+        });
+        self.inner.meta_event(Provider::Messenger, webhook_url, app_secret, page_id, "", event).await
+    }
+
+    /// Instagram's `messaging_seen`: the message `mid` was seen.
+    pub async fn instagram_seen(&self, webhook_url: &str, app_secret: &str, ig_account_id: &str, igsid: &str, mid: &str) -> reqwest::Result<Delivery> {
+        let event = serde_json::json!({
+            "sender": { "id": igsid },
+            "recipient": { "id": ig_account_id },
+            "timestamp": messenger::unix_ms(),
+            "read": { "mid": mid },
+        });
+        self.inner.meta_event(Provider::Instagram, webhook_url, app_secret, ig_account_id, mid, event).await
     }
 
     /// Posts an Update with a text message from private chat `chat_id`.

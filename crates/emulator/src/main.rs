@@ -26,6 +26,11 @@ Control API: POST /_emulator/failures {rate_429, rate_5xx, retry_after_secs, see
   POST /_emulator/whatsapp/window {wa_id, closed}
   POST /_emulator/telegram/inbound {webhook_url, secret_token, chat_id, first_name, text}
   POST /_emulator/telegram/block {chat_id, blocked}
+  POST /_emulator/viber/inbound {webhook_url, auth_token, user_id, name, text}
+  POST /_emulator/viber/event {webhook_url, auth_token, event, user_id, message_token?}
+  POST /_emulator/viber/subscription {user_id, subscribed}, POST /_emulator/viber/tokens {auth_token}
+  (Viber send API: POST /pa/send_message; always accepted auth token
+  `4a0d0b1c2e3f4a5b-emulator-viber-token`)
 ";
 
 struct Args {

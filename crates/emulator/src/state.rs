@@ -21,6 +21,9 @@ pub const SENT_CAP: usize = 100_000;
 pub enum Provider {
     WhatsApp,
     Telegram,
+    Viber,
+    Messenger,
+    Instagram,
 }
 
 /// One send the emulator accepted (answered 2xx), in acceptance order.
@@ -167,6 +170,18 @@ pub(crate) struct State {
     pub last_update_id: i64,
     /// bot token → URL given to setWebhook.
     pub telegram_webhooks: HashMap<String, String>,
+    /// Page access tokens of the Messenger Platform and which product
+    /// (Messenger or Instagram) each speaks for.
+    pub page_tokens: HashMap<String, Provider>,
+    /// PSIDs / IGSIDs whose 24-hour window is closed: only `HUMAN_AGENT`
+    /// tagged sends pass.
+    pub meta_closed_windows: HashSet<String>,
+    /// Viber auth tokens accepted in `X-Viber-Auth-Token`.
+    pub viber_tokens: HashSet<String>,
+    /// Viber user ids sends to which answer status 6 (not subscribed).
+    pub viber_unsubscribed: HashSet<String>,
+    /// The last Viber `message_token` handed out (int64, like Viber's).
+    pub viber_last_token: i64,
 }
 
 pub(crate) struct Inner {
@@ -209,6 +224,16 @@ impl Inner {
             sent: Record::new(SENT_CAP),
             last_update_id: started_ms as i64,
             telegram_webhooks: HashMap::new(),
+            page_tokens: HashMap::from([
+                (crate::MESSENGER_PAGE_TOKEN.to_owned(), Provider::Messenger),
+                (crate::INSTAGRAM_PAGE_TOKEN.to_owned(), Provider::Instagram),
+            ]),
+            meta_closed_windows: HashSet::new(),
+            viber_tokens: HashSet::from([crate::VIBER_AUTH_TOKEN.to_owned()]),
+            viber_unsubscribed: HashSet::new(),
+            // ~1.8e18 today: large like Viber's tokens, below i64::MAX, and
+            // different after a restart.
+            viber_last_token: (started_ms as i64) << 20,
         };
         Self {
             base_url,

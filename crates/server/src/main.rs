@@ -13,6 +13,7 @@ mod demo;
 mod dto;
 mod error;
 mod extract;
+mod media;
 mod metrics;
 mod outbox;
 mod router;

@@ -113,6 +113,21 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
             let base = inbox.config_str("api_base_url").unwrap_or(telegram::DEFAULT_API_BASE);
             Ok(telegram::send_text(base, config("bot_token")?, to, &item.content))
         }
+        Channel::Viber => {
+            use switchboard_channels::viber;
+            let base = inbox.config_str("api_base_url").unwrap_or(viber::DEFAULT_API_BASE);
+            // Viber shows a sender name on every message (at most 28 characters).
+            let sender = inbox.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&inbox.name);
+            Ok(viber::send_text(base, config("auth_token")?, to, sender, &item.content))
+        }
+        Channel::Messenger | Channel::Instagram => {
+            use switchboard_channels::messenger::{self, Platform};
+            let platform = if inbox.channel == Channel::Instagram { Platform::Instagram } else { Platform::Messenger };
+            let messaging = messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, platform)?;
+            messenger::check_text(platform, &item.content)?;
+            let base = inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE);
+            Ok(messenger::send_text(base, config("page_access_token")?, to, &item.content, messaging))
+        }
         other => Err(format!("sending on {other} is not built yet")),
     }
 }
@@ -135,6 +150,9 @@ async fn call(http: &reqwest::Client, inbox: &Inbox, req: SendRequest) -> SendOu
     match inbox.channel {
         Channel::Whatsapp => whatsapp::parse_send_response(status, retry_after.as_deref(), &body),
         Channel::Telegram => telegram::parse_send_response(status, &body),
+        Channel::Viber => switchboard_channels::viber::parse_send_response(status, retry_after.as_deref(), &body),
+        Channel::Messenger => switchboard_channels::messenger::parse_send_response(switchboard_channels::messenger::Platform::Messenger, status, retry_after.as_deref(), &body),
+        Channel::Instagram => switchboard_channels::messenger::parse_send_response(switchboard_channels::messenger::Platform::Instagram, status, retry_after.as_deref(), &body),
         other => SendOutcome::Permanent { reason: format!("sending on {other} is not built yet") },
     }
 }

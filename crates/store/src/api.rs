@@ -290,6 +290,10 @@ impl Backend {
     pub async fn advance_delivery(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Result<Written<Vec<Message>>> {
         self.write(move |c| Box::pin(async move { ops::advance_delivery(c, ws, inbox, contact, up_to, status, now).await })).await
     }
+    pub async fn advance_delivery_until(&self, ws: WorkspaceId, inbox: InboxId, peer: &str, up_to: Timestamp, status: DeliveryStatus, now: Timestamp) -> Result<Written<Vec<Message>>> {
+        let peer = peer.to_owned();
+        self.write(move |c| Box::pin(async move { ops::advance_delivery_until(c, ws, inbox, &peer, up_to, status, now).await })).await
+    }
     pub async fn live_stats(&self, ws: WorkspaceId) -> Result<switchboard_core::live::LiveStats> {
         let (conversations, agents, teams) = ops::live_rows(&mut *self.read().await?, ws).await?;
         Ok(switchboard_core::live::live_stats(&conversations, &agents, &teams))
@@ -347,6 +351,9 @@ impl Backend {
     }
     pub async fn webhook_inbox(&self, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
         ops::webhook_inbox(&mut *self.read().await?, channel, id).await
+    }
+    pub async fn dedup_key_seen(&self, ws: WorkspaceId, key: &str) -> Result<bool> {
+        ops::dedup_key_seen(&mut *self.read().await?, ws, key).await
     }
     pub async fn due_outbox(&self, now: Timestamp, limit: i64) -> Result<Vec<OutboxItem>> {
         ops::due_outbox(&mut *self.read().await?, now, limit).await

@@ -147,6 +147,7 @@ forward! {
     fn due_outbox(now: Timestamp, limit: i64) -> Vec<OutboxItem>;
     fn outbox_claim(ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> bool;
     fn webhook_inbox(channel: Channel, id: InboxId) -> Option<Inbox>;
+    fn dedup_key_seen(ws: WorkspaceId, key: &str) -> bool;
     fn outbox_sent(ws: WorkspaceId, id: i64, external_id: &str, now: Timestamp) -> Written<Message>;
     fn outbox_failed(ws: WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Written<Message>;
     fn outbox_retry(ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> ();
@@ -184,6 +185,7 @@ forward! {
     fn attachment_file(ws: WorkspaceId, id: AttachmentId, key: &str) -> Option<StoredFile>;
     fn live_stats(ws: WorkspaceId) -> switchboard_core::live::LiveStats;
     fn advance_delivery(ws: WorkspaceId, inbox: InboxId, contact: ContactId, up_to: MessageId, status: DeliveryStatus, now: Timestamp) -> Written<Vec<Message>>;
+    fn advance_delivery_until(ws: WorkspaceId, inbox: InboxId, peer: &str, up_to: Timestamp, status: DeliveryStatus, now: Timestamp) -> Written<Vec<Message>>;
     fn list_reviews(ws: WorkspaceId, conversation: ConversationId) -> Vec<Review>;
     fn create_review(ws: WorkspaceId, conversation: ConversationId, reviewer: UserId, score: i64, comment: &str, now: Timestamp) -> Review;
     fn get_business_hours(ws: WorkspaceId) -> Option<String>;

@@ -49,6 +49,17 @@ pub async fn contact_for_identity(c: &mut Conn, ws: WorkspaceId, inbox: InboxId,
     identity_contact(c, ws, inbox, &who.external_id).await?.ok_or(StoreError::NotFound)
 }
 
+/// Whether a message with this dedup key is stored. A webhook asks before
+/// fetching a message's files, so a redelivery downloads nothing again.
+pub async fn dedup_key_seen(c: &mut Conn, ws: WorkspaceId, key: &str) -> Result<bool> {
+    let r = sqlx::query("SELECT 1 FROM messages WHERE workspace_id = $1 AND dedup_key = $2")
+        .bind(ws.0)
+        .bind(key)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(r.is_some())
+}
+
 async fn identity_contact(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Result<Option<Contact>> {
     let r = sqlx::query("SELECT contact_id FROM contact_identities WHERE workspace_id = $1 AND inbox_id = $2 AND external_id = $3")
         .bind(ws.0)
@@ -255,4 +266,56 @@ pub async fn webhook_inbox(c: &mut Conn, channel: Channel, id: InboxId) -> Resul
         .fetch_optional(&mut *c)
         .await?;
     r.as_ref().map(inbox_row).transpose()
+}
+
+/// Moves forward every message sent to the contact behind `peer` at this
+/// inbox whose send was recorded at or before `up_to` (a provider's
+/// delivery/read watermark, which names no message). The send's record
+/// time is the outbox row settling, which comes after the provider stamped
+/// the message: a watermark between the two leaves the message behind
+/// rather than marking one the customer may not have seen.
+pub async fn advance_delivery_until(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    peer: &str,
+    up_to: Timestamp,
+    status: DeliveryStatus,
+    now: Timestamp,
+) -> Result<Written<Vec<Message>>> {
+    let from: Vec<&str> = DeliveryStatus::ALL.iter().filter(|s| s.may_advance_to(status)).map(|s| s.as_str()).collect();
+    if from.is_empty() {
+        return Ok(Written { value: Vec::new(), events: Vec::new() });
+    }
+    let mut qb = QueryBuilder::<Db>::new("UPDATE messages SET status = ");
+    qb.push_bind(status.as_str())
+        .push(" WHERE workspace_id = ")
+        .push_bind(ws.0)
+        .push(" AND kind = 'out' AND provider_message_id IS NOT NULL AND id IN (SELECT o.message_id FROM outbox o WHERE o.workspace_id = ")
+        .push_bind(ws.0)
+        .push(" AND o.inbox_id = ")
+        .push_bind(inbox.0)
+        .push(" AND o.status = 'sent' AND o.updated_at <= ")
+        .push_bind(up_to.0)
+        .push(") AND conversation_id IN (SELECT cv.id FROM conversations cv JOIN contact_identities ci ON ci.contact_id = cv.contact_id AND ci.workspace_id = cv.workspace_id AND ci.inbox_id = cv.inbox_id WHERE cv.workspace_id = ")
+        .push_bind(ws.0)
+        .push(" AND cv.inbox_id = ")
+        .push_bind(inbox.0)
+        .push(" AND ci.external_id = ")
+        .push_bind(peer)
+        .push(") AND status IN (");
+    let mut sep = qb.separated(", ");
+    for s in from {
+        sep.push_bind(s);
+    }
+    qb.push(") RETURNING id");
+    let ids: Vec<i64> = qb.build().fetch_all(&mut *c).await?.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
+    let mut messages = Vec::with_capacity(ids.len());
+    let mut events = Vec::with_capacity(ids.len());
+    for id in ids {
+        let written = message_updated(c, ws, id, now).await?;
+        events.extend(written.events);
+        messages.push(written.value);
+    }
+    Ok(Written { value: messages, events })
 }

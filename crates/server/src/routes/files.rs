@@ -27,7 +27,12 @@ pub struct UploadQuery {
 
 /// `type/subtype` from the request, or octet-stream when absent or odd.
 fn content_type(headers: &HeaderMap) -> String {
-    let raw = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    clean_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or(""))
+}
+
+/// `type/subtype` of a Content-Type value (parameters dropped), or
+/// octet-stream when empty or odd. Also for files fetched from providers.
+pub fn clean_content_type(raw: &str) -> String {
     let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let valid = essence.len() <= 100
         && essence.split_once('/').is_some_and(|(t, s)| {

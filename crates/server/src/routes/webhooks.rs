@@ -2,7 +2,8 @@
 //! signature is checked with the inbox's own secret before anything is
 //! parsed; every event is stored (deduplicated by the provider's id) before
 //! the provider gets its 200, so nothing acknowledged is lost and a
-//! redelivery changes nothing.
+//! redelivery changes nothing. Files a message carries are fetched into the
+//! attachment store first, within a short budget (`media.rs`).
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -46,7 +47,7 @@ pub async fn verify(
 ) -> ApiResult<Response> {
     let inbox = inbox_for(&st, &channel, &inbox_id).await?;
     match inbox.channel {
-        Channel::Whatsapp => {
+        Channel::Whatsapp | Channel::Messenger | Channel::Instagram => {
             let token = secret(&inbox, "verify_token")?;
             let challenge = whatsapp::verify_challenge(
                 query.get("hub.mode").map(String::as_str),
@@ -78,6 +79,24 @@ pub async fn receive(
             telegram::verify_secret(secret(&inbox, "secret_token")?, header("x-telegram-bot-api-secret-token")).map_err(webhook_error)?;
             telegram::parse_update(&body).map_err(webhook_error)?.events
         }
+        Channel::Viber => {
+            use switchboard_channels::viber;
+            viber::verify_signature(secret(&inbox, "auth_token")?, &body, header(viber::SIGNATURE_HEADER)).map_err(webhook_error)?;
+            let parsed = viber::parse_callback(&body).map_err(webhook_error)?;
+            if parsed.event != "message" {
+                tracing::debug!(inbox = inbox.id.0, event = %parsed.event, "viber callback");
+            }
+            parsed.events
+        }
+        Channel::Messenger | Channel::Instagram => {
+            use switchboard_channels::messenger::{self, Platform};
+            let (platform, account_key) = match inbox.channel {
+                Channel::Instagram => (Platform::Instagram, "instagram_account_id"),
+                _ => (Platform::Messenger, "page_id"),
+            };
+            messenger::verify_signature(secret(&inbox, "app_secret")?, &body, header(messenger::SIGNATURE_HEADER)).map_err(webhook_error)?;
+            messenger::parse_webhook(platform, &body, inbox.config_str(account_key).unwrap_or_default()).map_err(webhook_error)?
+        }
         _ => return Err(ApiError::NotFound),
     };
     for event in events {
@@ -106,10 +125,22 @@ async fn store_event(st: &AppState, inbox: &Inbox, event: InboundEvent) -> ApiRe
         InboundEvent::Message { external_id, from, content, media, .. } => {
             let who = ProviderIdentity { external_id: from.external_id, name: from.name, phone: from.phone };
             let contact = st.store.contact_for_identity(ws, inbox.id, who, now).await?;
-            let content = match (content.trim().is_empty(), media.is_empty()) {
-                (true, false) => media_line(&media),
-                (true, true) => "[empty message]".to_owned(),
-                (false, _) => content,
+            let dedup_key = format!("{}:{}:{external_id}", inbox.channel.as_str(), inbox.id);
+            // Files are fetched before the write (see media.rs), never for a
+            // redelivery of a stored message; failures become visible lines.
+            let fetched = if media.is_empty() || st.store.dedup_key_seen(ws, &dedup_key).await? {
+                crate::media::Fetched::default()
+            } else {
+                crate::media::fetch_all(st, inbox, contact.id, &media, super::files::MAX_FILES_PER_MESSAGE).await?
+            };
+            let text = [content.as_str()].into_iter().chain(fetched.notes.iter().map(String::as_str)).filter(|l| !l.trim().is_empty());
+            let content = text.collect::<Vec<_>>().join("\n");
+            let content = match (content.is_empty(), fetched.attachment_ids.is_empty(), media.is_empty()) {
+                (false, _, _) => content,
+                // A file-only message, as the widget stores them.
+                (true, false, _) => String::new(),
+                (true, true, false) => media_line(&media),
+                (true, true, true) => "[empty message]".to_owned(),
             };
             let content: String = content.chars().take(validate::MAX_MESSAGE_CHARS).collect();
             let inbound = InboundMessage {
@@ -117,8 +148,8 @@ async fn store_event(st: &AppState, inbox: &Inbox, event: InboundEvent) -> ApiRe
                 contact_id: contact.id,
                 content,
                 echo_id: None,
-                dedup_key: Some(format!("{}:{}:{external_id}", inbox.channel.as_str(), inbox.id)),
-                attachment_ids: Vec::new(),
+                dedup_key: Some(dedup_key),
+                attachment_ids: fetched.attachment_ids,
             };
             let received = st.store.receive_message(ws, inbound, now).await?;
             if received.created {
@@ -130,6 +161,11 @@ async fn store_event(st: &AppState, inbox: &Inbox, event: InboundEvent) -> ApiRe
         }
         InboundEvent::Status { external_id, status, error, .. } => {
             let written = st.store.apply_provider_status(ws, inbox.id, &external_id, status, error.as_deref(), now).await?;
+            st.publish(written.events);
+        }
+        // Meta's watermarks name no message: advance by send time.
+        InboundEvent::ReadUpTo { peer, up_to_ms, status } => {
+            let written = st.store.advance_delivery_until(ws, inbox.id, &peer, Timestamp(up_to_ms), status, now).await?;
             st.publish(written.events);
         }
         // Not stored yet: echoes of messages sent from the provider's own

@@ -1,0 +1,248 @@
+//! Meta's Messenger Platform for Facebook Messenger and Instagram Direct:
+//! the Send API (`POST /{version}/me/messages`) with its window rule, and
+//! the `entry[].messaging[]` webhooks (messages, delivery and read
+//! receipts) signed with `X-Hub-Signature-256` like WhatsApp's.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+use crate::Delivery;
+use crate::state::{Injected, Inner, Provider, SentMessage};
+
+const MESSENGER_MAX_TEXT_CHARS: usize = 2000;
+const INSTAGRAM_MAX_TEXT_BYTES: usize = 1000;
+/// Tags the Send API takes with `messaging_type: MESSAGE_TAG`.
+const TAGS: &[&str] = &["HUMAN_AGENT", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE"];
+
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn graph_error(inner: &Inner, status: StatusCode, code: u32, subcode: Option<u32>, message: &str) -> Response {
+    let mut error = json!({
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": inner.new_fbtrace_id(),
+    });
+    if let Some(subcode) = subcode {
+        error["error_subcode"] = json!(subcode);
+    }
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// The page token from `Authorization: Bearer` or `?access_token=`, and
+/// the product it belongs to.
+fn product(inner: &Inner, headers: &HeaderMap, query: &HashMap<String, String>) -> Option<Provider> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or_else(|| query.get("access_token").map(String::as_str))?;
+    inner.lock().page_tokens.get(token).copied()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Outbound {
+    recipient: String,
+    /// `RESPONSE`/`UPDATE` (free-form) or tagged `HUMAN_AGENT`.
+    human_agent: bool,
+}
+
+/// The Send API's checks; the error is Meta's (#100) message text.
+fn validate(body: &Value, product: Provider) -> Result<Outbound, String> {
+    let obj = body.as_object().ok_or("The request body must be a JSON object")?;
+    let recipient = obj
+        .get("recipient")
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.trim().is_empty())
+        .ok_or("(#100) The parameter recipient is required")?;
+    let messaging_type = obj
+        .get("messaging_type")
+        .and_then(Value::as_str)
+        .ok_or("(#100) The parameter messaging_type is required")?;
+    let tag = obj.get("tag").and_then(Value::as_str);
+    let human_agent = match messaging_type {
+        "RESPONSE" | "UPDATE" => false,
+        "MESSAGE_TAG" => match tag {
+            Some(t) if TAGS.contains(&t) => t == "HUMAN_AGENT",
+            _ => return Err("(#100) Param tag must be one of {HUMAN_AGENT, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, ACCOUNT_UPDATE}".into()),
+        },
+        other => return Err(format!("(#100) Param messaging_type has an unsupported value: {other}")),
+    };
+    let message = obj
+        .get("message")
+        .and_then(Value::as_object)
+        .ok_or("(#100) The parameter message is required")?;
+    match (message.get("text"), message.get("attachment")) {
+        (Some(Value::String(text)), None) => {
+            if text.trim().is_empty() {
+                return Err("(#100) Param message[text] must be non-empty".into());
+            }
+            let too_long = match product {
+                Provider::Instagram => text.len() > INSTAGRAM_MAX_TEXT_BYTES,
+                _ => text.chars().count() > MESSENGER_MAX_TEXT_CHARS,
+            };
+            if too_long {
+                return Err("(#100) Length of param message[text] must be less than or equal to 2000".into());
+            }
+        }
+        (None, Some(Value::Object(_))) => {}
+        _ => return Err("(#100) Must send either message[text] or message[attachment]".into()),
+    }
+    Ok(Outbound { recipient: recipient.trim().to_owned(), human_agent })
+}
+
+/// `POST /{version}/me/messages`
+pub(crate) async fn send_message(
+    State(inner): State<Arc<Inner>>,
+    Path(_version): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    inner.count_attempt();
+    let Some(product) = product(&inner, &headers, &query) else {
+        return graph_error(&inner, StatusCode::UNAUTHORIZED, 190, None, "Invalid OAuth access token - Cannot parse access token");
+    };
+    if let Some(failure) = inner.draw_failure() {
+        return match failure {
+            Injected::TooManyRequests { retry_after_secs } => {
+                let mut r = graph_error(&inner, StatusCode::TOO_MANY_REQUESTS, 613, None, "(#613) Calls to this api have exceeded the rate limit.");
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                r
+            }
+            Injected::ServerError(status) => graph_error(&inner, status, 2, None, "An unexpected error has occurred. Please retry your request later."),
+        };
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(&inner, StatusCode::BAD_REQUEST, 100, None, "(#100) The request body is not valid JSON");
+    };
+    let outbound = match validate(&body, product) {
+        Ok(o) => o,
+        Err(message) => return graph_error(&inner, StatusCode::BAD_REQUEST, 100, None, &message),
+    };
+    let mut state = inner.lock();
+    if !outbound.human_agent && state.meta_closed_windows.contains(&outbound.recipient) {
+        drop(state);
+        return graph_error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            10,
+            Some(2_018_278),
+            "(#10) This message is sent outside of allowed window. Learn more about the new policy here: https://developers.facebook.com/docs/messenger-platform/policy-overview",
+        );
+    }
+    let mid = inner.new_wamid().replacen("wamid.", "m_", 1);
+    state.sent.push(SentMessage {
+        provider: product,
+        account: "me".to_owned(),
+        to: outbound.recipient.clone(),
+        body,
+        external_id: mid.clone(),
+    });
+    drop(state);
+    Json(json!({ "recipient_id": outbound.recipient, "message_id": mid })).into_response()
+}
+
+fn object(product: Provider) -> &'static str {
+    if product == Provider::Instagram { "instagram" } else { "page" }
+}
+
+/// `{"object":"page"|"instagram","entry":[{"id","time","messaging":[event]}]}`.
+pub(crate) fn envelope(product: Provider, account_id: &str, event: Value) -> Vec<u8> {
+    json!({
+        "object": object(product),
+        "entry": [{ "id": account_id, "time": unix_ms(), "messaging": [event] }],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A customer's message event; `message` gets its `mid` filled in.
+pub(crate) fn message_payload(inner: &Inner, product: Provider, account_id: &str, sender: &str, mut message: Value) -> (String, Vec<u8>) {
+    let mid = inner.new_wamid().replacen("wamid.", "m_", 1);
+    message["mid"] = json!(mid);
+    let event = json!({
+        "sender": { "id": sender },
+        "recipient": { "id": account_id },
+        "timestamp": unix_ms(),
+        "message": message,
+    });
+    (mid, envelope(product, account_id, event))
+}
+
+impl Inner {
+    pub(crate) async fn meta_inbound(
+        &self,
+        product: Provider,
+        webhook_url: &str,
+        app_secret: &str,
+        account_id: &str,
+        sender: &str,
+        message: Value,
+    ) -> reqwest::Result<Delivery> {
+        let (id, body) = message_payload(self, product, account_id, sender, message);
+        let status = self.post_signed_whatsapp(webhook_url, app_secret, &body).await?;
+        Ok(Delivery { status, id, body })
+    }
+
+    pub(crate) async fn meta_event(&self, product: Provider, webhook_url: &str, app_secret: &str, account_id: &str, id: &str, event: Value) -> reqwest::Result<Delivery> {
+        let body = envelope(product, account_id, event);
+        let status = self.post_signed_whatsapp(webhook_url, app_secret, &body).await?;
+        Ok(Delivery { status, id: id.to_owned(), body })
+    }
+
+    pub(crate) fn set_meta_window(&self, recipient: &str, closed: bool) {
+        let mut state = self.lock();
+        if closed {
+            state.meta_closed_windows.insert(recipient.trim().to_owned());
+        } else {
+            state.meta_closed_windows.remove(recipient.trim());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_accepts_documented_shapes() {
+        let ok = validate(&json!({"recipient":{"id":"1254459154682919"},"messaging_type":"RESPONSE","message":{"text":"hello, world!"}}), Provider::Messenger);
+        assert_eq!(ok, Ok(Outbound { recipient: "1254459154682919".into(), human_agent: false }));
+        let tagged = validate(&json!({"recipient":{"id":"u"},"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT","message":{"text":"late"}}), Provider::Instagram);
+        assert_eq!(tagged, Ok(Outbound { recipient: "u".into(), human_agent: true }));
+        assert!(validate(&json!({"recipient":{"id":"u"},"messaging_type":"UPDATE","message":{"attachment":{"type":"image","payload":{"url":"https://x"}}}}), Provider::Messenger).is_ok());
+    }
+
+    #[test]
+    fn validate_rejects_malformed() {
+        let bad = [
+            json!([]),
+            json!({"messaging_type":"RESPONSE","message":{"text":"no recipient"}}),
+            json!({"recipient":{"id":"u"},"message":{"text":"no type"}}),
+            json!({"recipient":{"id":"u"},"messaging_type":"MESSAGE_TAG","message":{"text":"no tag"}}),
+            json!({"recipient":{"id":"u"},"messaging_type":"MESSAGE_TAG","tag":"PROMO","message":{"text":"bad tag"}}),
+            json!({"recipient":{"id":"u"},"messaging_type":"RESPONSE","message":{"text":""}}),
+            json!({"recipient":{"id":"u"},"messaging_type":"RESPONSE","message":{"text":"x".repeat(2001)}}),
+            json!({"recipient":{"id":"u"},"messaging_type":"RESPONSE"}),
+        ];
+        for body in bad {
+            assert!(validate(&body, Provider::Messenger).is_err(), "{body}");
+        }
+        assert!(validate(&json!({"recipient":{"id":"u"},"messaging_type":"RESPONSE","message":{"text":"é".repeat(501)}}), Provider::Instagram).is_err());
+    }
+}

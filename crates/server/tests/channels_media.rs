@@ -1,0 +1,195 @@
+//! Inbound media end to end: files a customer sends on WhatsApp or
+//! Telegram are fetched from the provider (the emulator) into the
+//! attachment store and downloadable by agents from the message; a
+//! redelivery fetches nothing again; a file that cannot be fetched still
+//! leaves the message, with a visible line.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use switchboard_emulator::{Emulator, TELEGRAM_BOT_TOKEN, WHATSAPP_TOKEN};
+
+const WA_SECRET: &str = "wa-app-secret";
+const WA_PHONE_ID: &str = "106540352242922";
+const TG_SECRET: &str = "tg-secret-token";
+
+struct World {
+    server: Server,
+    emu: Emulator,
+    admin: Api,
+    ws: i64,
+    wa_hook: String,
+    tg_hook: String,
+}
+
+async fn world(dir: &TempDir, extra: &[&str]) -> World {
+    let emu = Emulator::start().await;
+    let mut args = vec!["--outbox-poll-ms", "50"];
+    args.extend_from_slice(extra);
+    let server = Server::start("demo", dir.path(), None, &args).await;
+    let admin = server.login("admin@demo.test").await;
+    let (ws, _) = demo_workspace(&admin).await;
+    let create = |channel: &str, config: Value| {
+        let admin = admin.clone();
+        let body = json!({"name": format!("{channel} media inbox"), "channel": channel, "config": config});
+        async move {
+            let (status, inbox) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), body).await;
+            assert_eq!(status, 201, "{inbox}");
+            inbox["webhook_url"].as_str().expect("webhook url").to_owned()
+        }
+    };
+    let wa_hook = create(
+        "whatsapp",
+        json!({"phone_number_id": WA_PHONE_ID, "access_token": WHATSAPP_TOKEN, "app_secret": WA_SECRET,
+               "verify_token": "wa-verify", "api_base_url": emu.base_url()}),
+    )
+    .await;
+    let tg_hook =
+        create("telegram", json!({"bot_token": TELEGRAM_BOT_TOKEN, "secret_token": TG_SECRET, "api_base_url": emu.base_url()})).await;
+    World { server, emu, admin, ws, wa_hook, tg_hook }
+}
+
+impl World {
+    fn path(&self, rest: &str) -> String {
+        format!("/api/v1/workspaces/{}{rest}", self.ws)
+    }
+
+    /// The messages of the one conversation of the contact called `name`
+    /// on `channel` (the demo may hold others).
+    async fn thread(&self, channel: &str, name: &str) -> Vec<Value> {
+        let (status, body) = self.admin.get(&self.path(&format!("/conversations?channel={channel}"))).await;
+        assert_eq!(status, 200, "{body}");
+        let conversations: Vec<&Value> = body["data"].as_array().unwrap().iter().filter(|c| c["contact"]["name"] == name).collect();
+        assert_eq!(conversations.len(), 1, "one conversation for {name}: {body}");
+        let id = conversations[0]["id"].as_i64().unwrap();
+        let (status, body) = self.admin.get(&self.path(&format!("/conversations/{id}/messages?limit=200"))).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().cloned().unwrap()
+    }
+
+    /// GET a message attachment's URL as an agent's browser would.
+    async fn download(&self, attachment: &Value) -> (u16, Vec<u8>) {
+        let url = format!("{}{}", self.server.base, attachment["url"].as_str().expect("attachment url"));
+        let resp = reqwest::get(url).await.unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    }
+}
+
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..3000u32).map(|i| (i * 7 % 251) as u8));
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_image_with_caption_is_downloaded_once() {
+    let dir = TempDir::new("sb-wa-media").unwrap();
+    let w = world(&dir, &[]).await;
+    let image = png();
+    let media_id = w.emu.add_media("image/png", image.clone());
+    let content = w.emu.whatsapp_media_content(&media_id, Some("My boarding pass")).unwrap();
+    let delivery = w.emu.whatsapp_inbound(&w.wa_hook, WA_SECRET, WA_PHONE_ID, "380501112233", "Oksana", content).await.unwrap();
+    assert_eq!(delivery.status, 200);
+
+    let messages = w.thread("whatsapp", "Oksana").await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["content"], "My boarding pass", "the caption is the text");
+    let files = messages[0]["attachments"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{}", messages[0]);
+    assert_eq!((files[0]["content_type"].as_str(), files[0]["size"].as_i64()), (Some("image/png"), Some(image.len() as i64)));
+    let (status, bytes) = w.download(&files[0]).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, image, "the same bytes the customer sent");
+
+    // Redelivered: still one message with one file.
+    for _ in 0..2 {
+        assert_eq!(w.emu.post_signed_whatsapp(&w.wa_hook, WA_SECRET, &delivery.body).await.unwrap(), 200);
+    }
+    let again = w.thread("whatsapp", "Oksana").await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["attachments"], messages[0]["attachments"]);
+
+    // A file-only document: no caption, the file name the customer gave.
+    let pdf = b"%PDF-1.4 invoice".to_vec();
+    let doc_id = w.emu.add_media("application/pdf", pdf.clone());
+    let content = w.emu.whatsapp_media_content(&doc_id, None).unwrap();
+    let d = w.emu.whatsapp_inbound(&w.wa_hook, WA_SECRET, WA_PHONE_ID, "380501112233", "Oksana", content).await.unwrap();
+    assert_eq!(d.status, 200);
+    let messages = w.thread("whatsapp", "Oksana").await;
+    let last = messages.iter().find(|m| m["id"] != again[0]["id"]).expect("the document message");
+    assert_eq!(last["content"], "");
+    assert_eq!(last["attachments"][0]["filename"], format!("file_{doc_id}"));
+    assert_eq!(w.download(&last["attachments"][0]).await, (200, pdf));
+    // Ids are sequential: the redeliveries stored no (orphan) copy.
+    let first = files[0]["id"].as_i64().unwrap();
+    assert_eq!(last["attachments"][0]["id"].as_i64(), Some(first + 1), "redeliveries stored no file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_document_is_downloaded_once() {
+    let dir = TempDir::new("sb-tg-media").unwrap();
+    let w = world(&dir, &[]).await;
+    let pdf = b"%PDF-1.7 CV of Ivan".repeat(50);
+    let file_id = w.emu.add_media("application/pdf", pdf.clone());
+    let content = w.emu.telegram_media_content(&file_id, Some("My CV")).unwrap();
+    let delivery = w.emu.telegram_inbound(&w.tg_hook, TG_SECRET, 5550002, "Ivan", content).await.unwrap();
+    assert_eq!(delivery.status, 200);
+    assert_eq!(w.emu.post_telegram(&w.tg_hook, TG_SECRET, &delivery.body).await.unwrap(), 200);
+
+    let messages = w.thread("telegram", "Ivan").await;
+    assert_eq!(messages.len(), 1, "redelivery stored nothing");
+    assert_eq!(messages[0]["content"], "My CV");
+    let files = messages[0]["attachments"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{}", messages[0]);
+    assert_eq!(files[0]["filename"], format!("file_{file_id}.pdf"));
+    assert_eq!(files[0]["content_type"], "application/pdf");
+    assert_eq!(w.download(&files[0]).await, (200, pdf));
+
+    // A photo without caption: a file-only message named by Telegram's path.
+    let image = png();
+    let photo_id = w.emu.add_media("image/jpeg", image.clone());
+    let content = w.emu.telegram_media_content(&photo_id, None).unwrap();
+    assert_eq!(w.emu.telegram_inbound(&w.tg_hook, TG_SECRET, 5550002, "Ivan", content).await.unwrap().status, 200);
+    let messages = w.thread("telegram", "Ivan").await;
+    assert_eq!(messages.len(), 2);
+    let photo = messages.iter().find(|m| m["content"] == "").expect("the photo message");
+    assert_eq!(photo["attachments"][0]["content_type"], "image/jpeg");
+    assert_eq!(w.download(&photo["attachments"][0]).await, (200, image));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_that_cannot_be_fetched_leave_a_visible_line() {
+    let dir = TempDir::new("sb-media-fail").unwrap();
+    let w = world(&dir, &["--max-upload-bytes", "2048"]).await;
+
+    // Larger than the server's upload limit.
+    let big = w.emu.add_media("image/png", png());
+    let content = w.emu.whatsapp_media_content(&big, Some("Look at this")).unwrap();
+    assert_eq!(w.emu.whatsapp_inbound(&w.wa_hook, WA_SECRET, WA_PHONE_ID, "380509998877", "Petro", content).await.unwrap().status, 200);
+    // A media id the provider does not know (expired, say).
+    let gone = json!({"type": "image", "image": {"id": "404404404", "mime_type": "image/jpeg", "sha256": "x"}});
+    let d = w.emu.whatsapp_inbound(&w.wa_hook, WA_SECRET, WA_PHONE_ID, "380509998877", "Petro", gone).await.unwrap();
+    assert_eq!(d.status, 200);
+    // Redelivered: still one message for it.
+    assert_eq!(w.emu.post_signed_whatsapp(&w.wa_hook, WA_SECRET, &d.body).await.unwrap(), 200);
+
+    let messages = w.thread("whatsapp", "Petro").await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let contents: Vec<&str> = messages.iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert!(contents.contains(&"Look at this\n[image could not be downloaded: larger than 2 KB]"), "{contents:?}");
+    assert!(contents.contains(&"[image could not be downloaded]"), "{contents:?}");
+    assert!(messages.iter().all(|m| m["attachments"].as_array().is_none_or(Vec::is_empty)), "{messages:?}");
+
+    // Telegram: getFile refuses an unknown file_id; a small file still fits.
+    let content = json!({"document": {"file_id": "nope", "file_unique_id": "unope", "file_name": "scan.pdf", "mime_type": "application/pdf"}});
+    assert_eq!(w.emu.telegram_inbound(&w.tg_hook, TG_SECRET, 5550003, "Mariia", content).await.unwrap().status, 200);
+    let small = w.emu.add_media("text/plain", b"fits".to_vec());
+    let content = w.emu.telegram_media_content(&small, None).unwrap();
+    assert_eq!(w.emu.telegram_inbound(&w.tg_hook, TG_SECRET, 5550003, "Mariia", content).await.unwrap().status, 200);
+    let messages = w.thread("telegram", "Mariia").await;
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().any(|m| m["content"] == "[file scan.pdf could not be downloaded]"), "{messages:?}");
+    let fits = messages.iter().find(|m| m["content"] == "").expect("the file that fits");
+    assert_eq!(w.download(&fits["attachments"][0]).await, (200, b"fits".to_vec()));
+}
