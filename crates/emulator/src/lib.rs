@@ -86,6 +86,7 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/{version}/me/messages", post(messenger::send_message))
         .route("/{version}/{media_id}", get(whatsapp::media_info))
         .route("/media/{media_id}", get(whatsapp::media_download))
+        .route("/cdn/{media_id}", get(whatsapp::cdn_download))
         .route(
             "/bot{token}/{method}",
             get(telegram::bot_method).post(telegram::bot_method),
@@ -184,6 +185,12 @@ impl Emulator {
     }
 
     /// Accepted sends (2xx answers), oldest first, at most `SENT_CAP`.
+    /// The public CDN URL of a file added with `add_media` (Messenger,
+    /// Instagram and Viber attachments point at such URLs).
+    pub fn cdn_url(&self, media_id: &str) -> String {
+        format!("{}/cdn/{media_id}", self.base_url())
+    }
+
     pub fn sent(&self) -> Vec<SentMessage> {
         self.inner.lock().sent.to_vec()
     }

@@ -172,6 +172,17 @@ async fn download(inbox: &Inbox, m: &MediaRef, limit: usize) -> Result<File, Fai
             let suggested = path.rsplit('/').next().map(str::to_owned);
             (data, header, suggested)
         }
+        // Meta's and Viber's attachments are URLs on their CDNs: a plain GET.
+        Channel::Messenger | Channel::Instagram | Channel::Viber => {
+            let url = m.id.as_str();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(Failure::Failed("the attachment has no download address".to_owned()));
+            }
+            let resp = http.get(url).send().await.map_err(|e| http_error("download", e))?;
+            let (data, header) = read_limited(resp, limit).await?;
+            let suggested = url.split(['?', '#']).next().and_then(|p| p.rsplit('/').next()).filter(|s| s.contains('.')).map(str::to_owned);
+            (data, header, suggested)
+        }
         other => return Err(Failure::Failed(format!("media from {other} is not fetched yet"))),
     };
     // The type the message declared wins (the provider's CDN may answer a

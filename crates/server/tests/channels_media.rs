@@ -193,3 +193,29 @@ async fn files_that_cannot_be_fetched_leave_a_visible_line() {
     let fits = messages.iter().find(|m| m["content"] == "").expect("the file that fits");
     assert_eq!(w.download(&fits["attachments"][0]).await, (200, b"fits".to_vec()));
 }
+
+/// Messenger attachments are URLs on Meta's CDN: fetched with a plain GET
+/// into the attachment store, same bytes for the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messenger_attachment_url_is_downloaded() {
+    let dir = TempDir::new("sb-fb-media").unwrap();
+    let w = world(&dir, &[]).await;
+    let config = json!({"page_id": "1234567890", "page_access_token": "fb-page-token", "app_secret": "fb-secret",
+                        "verify_token": "fb-verify", "api_base_url": w.emu.base_url()});
+    let (status, inbox) =
+        w.admin.post(&w.path("/inboxes"), json!({"name": "Page", "channel": "messenger", "config": config})).await;
+    assert_eq!(status, 201, "{inbox}");
+    let hook = inbox["webhook_url"].as_str().unwrap().to_owned();
+    let image = png();
+    let id = w.emu.add_media("image/png", image.clone());
+    let message = json!({"attachments": [{"type": "image", "payload": {"url": w.emu.cdn_url(&id)}}]});
+    let delivery = w.emu.messenger_inbound(&hook, "fb-secret", "1234567890", "24680135792468", message).await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let (_, list) = w.admin.get(&w.path("/conversations?channel=messenger")).await;
+    let conv = list["data"][0]["id"].as_i64().expect("a messenger conversation");
+    let (_, messages) = w.admin.get(&w.path(&format!("/conversations/{conv}/messages"))).await;
+    let files = messages["data"][0]["attachments"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 1, "{messages}");
+    let (status, bytes) = w.download(&files[0]).await;
+    assert_eq!((status, bytes == image), (200, true));
+}
