@@ -13,6 +13,7 @@ pub mod events;
 pub mod ids;
 pub mod inbox_config;
 pub mod live;
+pub mod messaging_window;
 pub mod model;
 pub mod rate_limit;
 pub mod routing;

@@ -290,6 +290,24 @@ impl Emulator {
         self.inner.post_signed_whatsapp(url, app_secret, raw).await
     }
 
+    /// Posts a coexistence echo (`smb_message_echoes`): `text` sent to
+    /// `to_wa_id` from the WhatsApp Business app. `wamid` names the message
+    /// (Meta echoes the product's own sends too), else a new one.
+    pub async fn whatsapp_echo_text(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        to_wa_id: &str,
+        wamid: Option<&str>,
+        text: &str,
+    ) -> reqwest::Result<Delivery> {
+        let content = serde_json::json!({ "type": "text", "text": { "body": text } });
+        let (id, body) = whatsapp::echo_payload(&self.inner, phone_number_id, to_wa_id, wamid, content);
+        let status = self.inner.post_signed_whatsapp(webhook_url, app_secret, &body).await?;
+        Ok(Delivery { status, id, body })
+    }
+
     /// Accept another Messenger Platform page access token, for Messenger
     /// or Instagram (`Provider::Instagram`) sends.
     pub fn allow_page_token(&self, token: &str, product: Provider) {
@@ -325,6 +343,20 @@ impl Emulator {
     pub async fn instagram_inbound_text(&self, webhook_url: &str, app_secret: &str, ig_account_id: &str, igsid: &str, text: &str) -> reqwest::Result<Delivery> {
         let message = serde_json::json!({ "text": text });
         self.inner.meta_inbound(Provider::Instagram, webhook_url, app_secret, ig_account_id, igsid, message).await
+    }
+
+    /// An `is_echo` message: `text` sent by page `page_id` to `psid` (from
+    /// Meta Business Suite, or an echo of the product's own send when `mid`
+    /// names it; else a new mid).
+    pub async fn messenger_echo_text(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, mid: Option<&str>, text: &str) -> reqwest::Result<Delivery> {
+        let mid = mid.map_or_else(|| self.inner.new_wamid().replacen("wamid.", "m_", 1), str::to_owned);
+        let event = serde_json::json!({
+            "sender": { "id": page_id },
+            "recipient": { "id": psid },
+            "timestamp": messenger::unix_ms(),
+            "message": { "mid": mid, "is_echo": true, "text": text },
+        });
+        self.inner.meta_event(Provider::Messenger, webhook_url, app_secret, page_id, &mid, event).await
     }
 
     /// A `message_deliveries` event: `mids` delivered, and everything up to

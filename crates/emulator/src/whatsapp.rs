@@ -387,6 +387,33 @@ pub(crate) fn status_payload(
     }))
 }
 
+/// A coexistence echo (`smb_message_echoes`): a message the business sent
+/// to `to_wa_id` from the WhatsApp Business app. `wamid` defaults to a new
+/// one; `content` holds `type` and the type's object.
+pub(crate) fn echo_payload(inner: &Inner, phone_number_id: &str, to_wa_id: &str, wamid: Option<&str>, content: Value) -> (String, Vec<u8>) {
+    let wamid = wamid.map_or_else(|| inner.new_wamid(), str::to_owned);
+    let business = metadata(phone_number_id);
+    let mut message = json!({
+        "from": business["display_phone_number"],
+        "to": to_wa_id,
+        "id": wamid,
+        "timestamp": unix_now().to_string(),
+    });
+    if let (Some(message), Value::Object(content)) = (message.as_object_mut(), content) {
+        message.extend(content);
+    }
+    let value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": business,
+        "message_echoes": [message],
+    });
+    let payload = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": WABA_ID, "changes": [{ "value": value, "field": "smb_message_echoes" }] }],
+    });
+    (wamid, payload.to_string().into_bytes())
+}
+
 /// The message content for media the emulator holds, typed by its MIME
 /// type (image, audio, video, else document).
 pub(crate) fn media_content(inner: &Inner, media_id: &str, caption: Option<&str>) -> Option<Value> {

@@ -94,6 +94,7 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::list_reviews, conversations::create_review))
         .routes(routes!(conversations::remove_tag))
         .routes(routes!(conversations::list_messages, conversations::create_message))
+        .routes(routes!(conversations::messaging_window))
         .routes(routes!(library::list_tags, library::create_tag))
         .routes(routes!(library::delete_tag))
         .routes(routes!(library::list_templates, library::create_template))

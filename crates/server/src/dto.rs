@@ -193,6 +193,10 @@ pub struct NewMessageRequest {
     pub kind: Option<MessageKind>,
     /// Client-generated id: sending the same one twice stores one message.
     pub echo_id: Option<String>,
+    /// WhatsApp conversations only: send this approved template instead of
+    /// free text (allowed outside the 24-hour window). `content` may then be
+    /// omitted: the thread shows `[template name: p1, p2]`.
+    pub whatsapp_template: Option<switchboard_core::messaging_window::WhatsappTemplate>,
 }
 
 #[derive(Deserialize, ToSchema)]

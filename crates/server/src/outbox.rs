@@ -100,13 +100,23 @@ async fn deliver(st: &AppState, http: &reqwest::Client, item: OutboxItem) -> Res
 fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendRequest, String> {
     let to = item.recipient.as_deref().ok_or("this contact has no address on this channel")?;
     let config = |key: &str| inbox.config_str(key).ok_or_else(|| format!("the inbox has no {key}"));
+    if item.template.is_some() && inbox.channel != Channel::Whatsapp {
+        return Err("a WhatsApp template can only be sent on WhatsApp".to_owned());
+    }
     match inbox.channel {
         Channel::Whatsapp => {
+            let base = inbox.config_str("api_base_url").unwrap_or(whatsapp::DEFAULT_API_BASE);
+            if let Some(raw) = &item.template {
+                // Templates may be sent at any time, inside the window or not.
+                let t: messaging_window::WhatsappTemplate =
+                    serde_json::from_str(raw).map_err(|e| format!("the stored template is unreadable: {e}"))?;
+                let template = whatsapp::Template { name: &t.name, language: &t.language, body_parameters: &t.parameters };
+                return Ok(whatsapp::send_template(base, config("phone_number_id")?, config("access_token")?, to, &template, &item.message_id.to_string()));
+            }
             let last = item.last_inbound_at.map_or(0, |t| t.0 / 1000);
             if !whatsapp::window_open(last, now.0 / 1000) {
                 return Err("outside WhatsApp's 24-hour window: only a template can be sent".to_owned());
             }
-            let base = inbox.config_str("api_base_url").unwrap_or(whatsapp::DEFAULT_API_BASE);
             Ok(whatsapp::send_text(base, config("phone_number_id")?, config("access_token")?, to, &item.content, &item.message_id.to_string()))
         }
         Channel::Telegram => {

@@ -229,6 +229,19 @@ impl Backend {
             }
         }
     }
+    pub async fn send_message_with_template(&self, ws: WorkspaceId, id: ConversationId, outbound: OutboundMessage, template: String, now: Timestamp) -> Result<Written<Message>> {
+        let mut attempt = 0;
+        loop {
+            let (m, t) = (outbound.clone(), template.clone());
+            match self.write(move |c| Box::pin(async move { ops::send_message_with_template(c, ws, id, &m, Some(&t), now).await })).await {
+                Err(e) if is_dedup_race(&e) && attempt < DEDUP_RACE_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+    pub async fn last_inbound_at(&self, ws: WorkspaceId, id: ConversationId) -> Result<Option<Timestamp>> {
+        ops::last_inbound_at(&mut *self.read().await?, ws, id).await
+    }
     pub async fn open_conversation_of(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Result<Option<Conversation>> {
         ops::open_conversation_of(&mut *self.read().await?, ws, inbox, contact).await
     }
@@ -345,6 +358,17 @@ impl Backend {
     pub async fn apply_provider_status(&self, ws: WorkspaceId, inbox: InboxId, external_id: &str, status: DeliveryStatus, error: Option<&str>, now: Timestamp) -> Result<Written<Option<Message>>> {
         let (external_id, error) = (external_id.to_owned(), error.map(str::to_owned));
         self.write(move |c| Box::pin(async move { ops::apply_provider_status(c, ws, inbox, &external_id, status, error.as_deref(), now).await })).await
+    }
+    pub async fn record_echo(&self, ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, external_id: &str, content: &str, now: Timestamp) -> Result<Written<Option<Message>>> {
+        let (external_id, content) = (external_id.to_owned(), content.to_owned());
+        let mut attempt = 0;
+        loop {
+            let (who, external_id, content) = (who.clone(), external_id.clone(), content.clone());
+            match self.write(move |c| Box::pin(async move { ops::record_echo(c, ws, inbox, &who, &external_id, &content, now).await })).await {
+                Err(e) if is_dedup_race(&e) && attempt < DEDUP_RACE_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
     }
     pub async fn outbox_claim(&self, ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> Result<bool> {
         self.write(move |c| Box::pin(async move { ops::outbox_claim(c, ws, id, lease_until, now).await })).await

@@ -144,6 +144,7 @@ forward! {
     fn routed_workspaces() -> Vec<WorkspaceId>;
     fn contact_for_identity(ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, now: Timestamp) -> Contact;
     fn apply_provider_status(ws: WorkspaceId, inbox: InboxId, external_id: &str, status: DeliveryStatus, error: Option<&str>, now: Timestamp) -> Written<Option<Message>>;
+    fn record_echo(ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, external_id: &str, content: &str, now: Timestamp) -> Written<Option<Message>>;
     fn due_outbox(now: Timestamp, limit: i64) -> Vec<OutboxItem>;
     fn outbox_claim(ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> bool;
     fn webhook_inbox(channel: Channel, id: InboxId) -> Option<Inbox>;
@@ -170,6 +171,8 @@ forward! {
     fn tag_conversation(ws: WorkspaceId, id: ConversationId, tag: &str, add: bool, now: Timestamp) -> Written<Conversation>;
     fn receive_message(ws: WorkspaceId, inbound: InboundMessage, now: Timestamp) -> Received;
     fn send_message(ws: WorkspaceId, id: ConversationId, outbound: OutboundMessage, now: Timestamp) -> Written<Message>;
+    fn send_message_with_template(ws: WorkspaceId, id: ConversationId, outbound: OutboundMessage, template: String, now: Timestamp) -> Written<Message>;
+    fn last_inbound_at(ws: WorkspaceId, id: ConversationId) -> Option<Timestamp>;
     fn open_conversation_of(ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Option<Conversation>;
     fn list_messages(ws: WorkspaceId, id: ConversationId, page: Page) -> Paged<Message>;
     fn contact_thread(ws: WorkspaceId, inbox: InboxId, contact: ContactId, limit: i64) -> Vec<Message>;

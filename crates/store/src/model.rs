@@ -264,6 +264,9 @@ pub struct OutboxItem {
     /// Failed tries so far.
     pub attempts: i64,
     pub content: String,
+    /// A WhatsApp template to send instead of `content` (JSON of
+    /// `core::messaging_window::WhatsappTemplate`).
+    pub template: Option<String>,
     /// The contact's id at this inbox's provider (None: nobody to send to).
     pub recipient: Option<String>,
     /// When the customer last wrote (messaging windows).

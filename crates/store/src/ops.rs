@@ -1396,6 +1396,45 @@ async fn insert_message(
     }
 }
 
+/// The contact's open (not resolved) latest conversation in the inbox, with
+/// its status, or a new open one (`None`): where a provider message goes.
+/// A new conversation waits from `waiting_since` (the customer wrote).
+async fn conversation_to_write(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    contact: ContactId,
+    waiting_since: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(ConversationId, Option<ConversationStatus>)> {
+    let latest = sqlx::query(
+        "SELECT id, status FROM conversations WHERE workspace_id = $1 AND contact_id = $2 AND inbox_id = $3
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ws.0)
+    .bind(contact.0)
+    .bind(inbox.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    if let Some(r) = latest
+        && r.try_get::<String, _>("status")? != ConversationStatus::Resolved.as_str() {
+            let status = parse("status", r.try_get("status")?, ConversationStatus::parse)?;
+            return Ok((ConversationId(r.try_get("id")?), Some(status)));
+        }
+    let r = sqlx::query(
+        "INSERT INTO conversations (workspace_id, inbox_id, contact_id, status, priority, last_activity_at, created_at, waiting_since)
+         VALUES ($1, $2, $3, 'open', 'none', $4, $4, $5) RETURNING id",
+    )
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(contact.0)
+    .bind(now.0)
+    .bind(waiting_since.map(|t| t.0))
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((ConversationId(r.try_get(0)?), None))
+}
+
 pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, now: Timestamp) -> Result<Received> {
     if let Some(key) = &m.dedup_key
         && let Some(existing) = message_by_dedup_key(c, ws, key).await? {
@@ -1406,37 +1445,8 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
         return Err(StoreError::NotFound);
     }
     let contact = get_contact(c, ws, m.contact_id).await?.ok_or(StoreError::NotFound)?;
-    let latest = sqlx::query(
-        "SELECT id, status FROM conversations WHERE workspace_id = $1 AND contact_id = $2 AND inbox_id = $3
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(ws.0)
-    .bind(m.contact_id.0)
-    .bind(m.inbox_id.0)
-    .fetch_optional(&mut *c)
-    .await?;
-    let open = match latest {
-        Some(r) if r.try_get::<String, _>("status")? != ConversationStatus::Resolved.as_str() => {
-            Some((ConversationId(r.try_get("id")?), parse("status", r.try_get("status")?, ConversationStatus::parse)?))
-        }
-        _ => None,
-    };
-    let (conversation_id, is_new) = match open {
-        Some((id, _)) => (id, false),
-        None => {
-            let r = sqlx::query(
-                "INSERT INTO conversations (workspace_id, inbox_id, contact_id, status, priority, last_activity_at, created_at, waiting_since)
-                 VALUES ($1, $2, $3, 'open', 'none', $4, $4, $4) RETURNING id",
-            )
-            .bind(ws.0)
-            .bind(m.inbox_id.0)
-            .bind(m.contact_id.0)
-            .bind(now.0)
-            .fetch_one(&mut *c)
-            .await?;
-            (ConversationId(r.try_get(0)?), true)
-        }
-    };
+    let (conversation_id, open) = conversation_to_write(c, ws, m.inbox_id, m.contact_id, Some(now), now).await?;
+    let is_new = open.is_none();
     let sender = Sender { kind: SenderType::Contact, id: Some(contact.id.0), name: contact.name.clone() };
     let message_id = insert_message(
         c,
@@ -1478,7 +1488,7 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
         Event::conversation(ws, &conversation, EventPayload::MessageCreated(message.clone())),
     ];
     // A snoozed conversation woken by the customer.
-    if let Some((_, before)) = open {
+    if let Some(before) = open {
         events.extend(status_change(ws, before, &conversation));
     }
     record(c, &events, now).await?;
@@ -1490,6 +1500,19 @@ pub async fn send_message(
     ws: WorkspaceId,
     id: ConversationId,
     m: &OutboundMessage,
+    now: Timestamp,
+) -> Result<Written<Message>> {
+    send_message_with_template(c, ws, id, m, None, now).await
+}
+
+/// `send_message`, with a WhatsApp template (JSON) for the outbox to send
+/// instead of the text. Refused unless the reply goes through the outbox.
+pub async fn send_message_with_template(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: ConversationId,
+    m: &OutboundMessage,
+    template: Option<&str>,
     now: Timestamp,
 ) -> Result<Written<Message>> {
     let dedup_key = match (&m.echo_id, m.sender.id) {
@@ -1509,11 +1532,14 @@ pub async fn send_message(
     // and moves it on to sent (or failed, with the provider's reason).
     let via_outbox = m.kind == MessageKind::Out && conversation_before.channel.sends_through_outbox();
     let status = if via_outbox { DeliveryStatus::Queued } else { m.status };
+    if template.is_some() && !via_outbox {
+        return Err(StoreError::Invalid("whatsapp_template: only a reply through a provider can be a template".into()));
+    }
     let message_id =
         insert_message(c, ws, id, m.kind, &m.content, &m.sender, status, m.echo_id.as_deref(), dedup_key.as_deref(), now)
             .await?;
     if via_outbox {
-        enqueue_outbox(c, ws, message_id, id, conversation_before.inbox_id, now).await?;
+        enqueue_outbox(c, ws, message_id, id, conversation_before.inbox_id, template, now).await?;
     }
     link_attachments(c, ws, message_id, AttachmentOwner::Conversation(id), &m.attachment_ids).await?;
     let message = get_message(c, ws, message_id.0).await?;

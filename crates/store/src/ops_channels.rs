@@ -124,26 +124,45 @@ async fn message_updated(c: &mut Conn, ws: WorkspaceId, id: i64, now: Timestamp)
     Ok(Written { value: message, events })
 }
 
-async fn enqueue_outbox(c: &mut Conn, ws: WorkspaceId, message: MessageId, conversation: ConversationId, inbox: InboxId, now: Timestamp) -> Result<()> {
+async fn enqueue_outbox(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    message: MessageId,
+    conversation: ConversationId,
+    inbox: InboxId,
+    template: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (workspace_id, message_id, conversation_id, inbox_id, status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+        "INSERT INTO outbox (workspace_id, message_id, conversation_id, inbox_id, status, attempts, next_attempt_at, created_at, updated_at, template)
+         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5, $6)",
     )
     .bind(ws.0)
     .bind(message.0)
     .bind(conversation.0)
     .bind(inbox.0)
     .bind(now.0)
+    .bind(template)
     .execute(&mut *c)
     .await?;
     Ok(())
+}
+
+/// When the customer last wrote in this conversation (messaging windows).
+pub async fn last_inbound_at(c: &mut Conn, ws: WorkspaceId, id: ConversationId) -> Result<Option<Timestamp>> {
+    let r = sqlx::query("SELECT MAX(created_at) FROM messages WHERE workspace_id = $1 AND conversation_id = $2 AND kind = 'in'")
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(r.try_get::<Option<i64>, _>(0)?.map(Timestamp))
 }
 
 /// Sends that are due, across workspaces: for each conversation only its
 /// oldest pending one, so a conversation's messages leave in order.
 pub async fn due_outbox(c: &mut Conn, now: Timestamp, limit: i64) -> Result<Vec<OutboxItem>> {
     let rows = sqlx::query(
-        "SELECT o.id, o.workspace_id, o.message_id, o.conversation_id, o.inbox_id, o.attempts, m.content,
+        "SELECT o.id, o.workspace_id, o.message_id, o.conversation_id, o.inbox_id, o.attempts, m.content, o.template,
                 (SELECT ci.external_id FROM contact_identities ci
                   WHERE ci.workspace_id = o.workspace_id AND ci.inbox_id = o.inbox_id AND ci.contact_id = cv.contact_id
                   ORDER BY ci.created_at LIMIT 1) AS recipient,
@@ -169,6 +188,7 @@ pub async fn due_outbox(c: &mut Conn, now: Timestamp, limit: i64) -> Result<Vec<
                 inbox_id: InboxId(r.try_get("inbox_id")?),
                 attempts: r.try_get("attempts")?,
                 content: r.try_get("content")?,
+                template: r.try_get("template")?,
                 recipient: r.try_get("recipient")?,
                 last_inbound_at: r.try_get::<Option<i64>, _>("last_inbound_at")?.map(Timestamp),
             })
@@ -318,4 +338,70 @@ pub async fn advance_delivery_until(
         messages.push(written.value);
     }
     Ok(Written { value: messages, events })
+}
+
+/// A message the business sent to `who` from the provider's own app (an
+/// echo): stored in the contact's open conversation as sent outbound, never
+/// queued in the outbox, and not an agent's reply (no SLA or assignment
+/// change). An id already stored in the workspace — a redelivered echo, or
+/// the echo of our own send, whose id the outbox recorded — is a no-op
+/// (`None`).
+pub async fn record_echo(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    who: &ProviderIdentity,
+    external_id: &str,
+    content: &str,
+    now: Timestamp,
+) -> Result<Written<Option<Message>>> {
+    let known = sqlx::query("SELECT 1 FROM messages WHERE workspace_id = $1 AND provider_message_id = $2")
+        .bind(ws.0)
+        .bind(external_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    let Some(found) = get_inbox(c, ws, inbox).await? else { return Err(StoreError::NotFound) };
+    let dedup_key = format!("{}:{}:echo:{external_id}", found.channel.as_str(), inbox.0);
+    if known.is_some() || message_by_dedup_key(c, ws, &dedup_key).await?.is_some() {
+        return Ok(Written { value: None, events: Vec::new() });
+    }
+    let contact = contact_for_identity(c, ws, inbox, who, now).await?;
+    // The customer has not written: a new conversation is not waiting.
+    let (conversation_id, open) = conversation_to_write(c, ws, inbox, contact.id, None, now).await?;
+    let app = match found.channel {
+        Channel::Whatsapp => "the WhatsApp app",
+        Channel::Messenger => "the Facebook Page",
+        Channel::Instagram => "the Instagram app",
+        Channel::Telegram => "the Telegram app",
+        Channel::Viber => "the Viber app",
+        _ => "the provider's app",
+    };
+    let sender = Sender { kind: SenderType::System, id: None, name: Some(format!("Sent from {app}")) };
+    let message_id =
+        insert_message(c, ws, conversation_id, MessageKind::Out, content, &sender, DeliveryStatus::Sent, None, Some(&dedup_key), now).await?;
+    sqlx::query("UPDATE messages SET provider_message_id = $1 WHERE workspace_id = $2 AND id = $3")
+        .bind(external_id)
+        .bind(ws.0)
+        .bind(message_id.0)
+        .execute(&mut *c)
+        .await?;
+    let message = get_message(c, ws, message_id.0).await?;
+    sqlx::query("UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE workspace_id = $3 AND id = $4")
+        .bind(message.id.0)
+        .bind(now.0)
+        .bind(ws.0)
+        .bind(conversation_id.0)
+        .execute(&mut *c)
+        .await?;
+    let conversation = must_conversation(c, ws, conversation_id).await?;
+    let conv_event = match open {
+        None => EventPayload::ConversationCreated(Box::new(conversation.clone())),
+        Some(_) => EventPayload::ConversationUpdated(Box::new(conversation.clone())),
+    };
+    let events = vec![
+        Event::conversation(ws, &conversation, conv_event),
+        Event::conversation(ws, &conversation, EventPayload::MessageCreated(message.clone())),
+    ];
+    record(c, &events, now).await?;
+    Ok(Written { value: Some(message), events })
 }

@@ -59,6 +59,7 @@ store_suite!(
     automation_rules_are_workspace_scoped,
     automation_runs_are_logged_newest_first,
     status_and_tag_changes_are_their_own_events,
+    echoes_are_stored_once_as_sent_outbound,
 );
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -1077,4 +1078,78 @@ async fn open_work_and_previous_assignee_feed_the_router(store: Store) {
     let other = world(&store, "other").await;
     assert!(store.open_work(other.ws).await.unwrap().is_empty());
     assert_eq!(store.previous_assignee(other.ws, vera, second).await.unwrap(), None);
+}
+
+async fn echoes_are_stored_once_as_sent_outbound(store: Store) {
+    let w = world(&store, "echo").await;
+    let other = world(&store, "echo2").await;
+    let wa_inbox = || NewInbox { name: "WA".into(), channel: Channel::Whatsapp, config: Default::default(), website_token: None };
+    let wa = store.create_inbox(w.ws, wa_inbox(), T0).await.expect("inbox").id;
+    let wa_other = store.create_inbox(other.ws, wa_inbox(), T0).await.expect("inbox").id;
+    let who = ProviderIdentity { external_id: "15551230000".into(), name: Some("Ann".into()), phone: Some("+15551230000".into()) };
+
+    // An echo to a customer we never heard from: their card and an open,
+    // not waiting conversation are created; the message is sent outbound.
+    let first = store.record_echo(w.ws, wa, who.clone(), "wamid.PHONE1", "On my way", at(1)).await.unwrap();
+    let m = first.value.expect("stored");
+    assert_eq!((m.kind, m.status, m.content.as_str()), (MessageKind::Out, DeliveryStatus::Sent, "On my way"));
+    assert_eq!(m.sender.kind, SenderType::System);
+    assert_eq!(m.sender.name.as_deref(), Some("Sent from the WhatsApp app"));
+    assert!(first.events.iter().any(|e| matches!(&e.payload, events::EventPayload::MessageCreated(x) if x.id == m.id)));
+    let conv = store.get_conversation(w.ws, m.conversation_id).await.unwrap().expect("conversation");
+    assert_eq!((conv.status, conv.inbox_id), (ConversationStatus::Open, wa));
+    assert_eq!(conv.waiting_since, None, "the customer is not waiting for an echo");
+    assert_eq!(conv.first_reply_at, None);
+    let contact = store.contact_for_identity(w.ws, wa, who.clone(), at(1)).await.unwrap();
+    assert_eq!(conv.contact.id, contact.id);
+    assert!(store.due_outbox(at(100), 50).await.unwrap().is_empty(), "an echo is never sent again");
+
+    // Redelivered: nothing new.
+    let again = store.record_echo(w.ws, wa, who.clone(), "wamid.PHONE1", "On my way", at(2)).await.unwrap();
+    assert!(again.value.is_none() && again.events.is_empty());
+    assert_eq!(store.list_messages(w.ws, conv.id, Page::first(50)).await.unwrap().items.len(), 1);
+
+    // The customer answers (same conversation, now waiting); an agent
+    // replies through the outbox; Meta echoes our own send: no copy.
+    let inbound = store
+        .receive_message(
+            w.ws,
+            InboundMessage { inbox_id: wa, contact_id: contact.id, content: "thanks".into(), echo_id: None, dedup_key: Some("wa:in:1".into()), attachment_ids: Vec::new() },
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inbound.conversation.id, conv.id);
+    let reply = OutboundMessage {
+        kind: MessageKind::Out,
+        content: "You're welcome".into(),
+        sender: Sender { kind: SenderType::User, id: Some(w.agent.0), name: None },
+        echo_id: None,
+        status: DeliveryStatus::Sent,
+        attachment_ids: Vec::new(),
+    };
+    store.send_message(w.ws, conv.id, reply, at(4)).await.unwrap();
+    let due = store.due_outbox(at(5), 50).await.unwrap();
+    assert_eq!(due.len(), 1);
+    store.outbox_sent(w.ws, due[0].id, "wamid.OURS", at(5)).await.unwrap();
+    let ours = store.record_echo(w.ws, wa, who.clone(), "wamid.OURS", "You're welcome", at(6)).await.unwrap();
+    assert!(ours.value.is_none() && ours.events.is_empty(), "the echo of our own send is not a second copy");
+    // A new echo from the phone while the customer waits: stored, but not
+    // an agent's reply (the wait goes on).
+    let phone = store.record_echo(w.ws, wa, who.clone(), "wamid.PHONE2", "Also…", at(7)).await.unwrap().value.expect("stored");
+    assert_eq!(phone.conversation_id, conv.id);
+    let items = store.list_messages(w.ws, conv.id, Page::first(50)).await.unwrap().items;
+    let contents: Vec<_> = items.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, vec!["On my way", "thanks", "You're welcome", "Also…"]);
+    assert!(store.due_outbox(at(100), 50).await.unwrap().is_empty());
+
+    // Another workspace's ids are its own: the same wamid there is new,
+    // and lands in that workspace only.
+    let there = store.record_echo(other.ws, wa_other, who.clone(), "wamid.PHONE1", "Hello", at(8)).await.unwrap().value.expect("stored");
+    let there_conv = store.get_conversation(other.ws, there.conversation_id).await.unwrap().expect("conversation");
+    assert_eq!(there_conv.inbox_id, wa_other);
+    assert!(store.get_conversation(w.ws, there.conversation_id).await.unwrap().is_none());
+    assert_eq!(store.list_messages(w.ws, conv.id, Page::first(50)).await.unwrap().items.len(), 4);
+    // An inbox of another workspace is not found.
+    assert!(matches!(store.record_echo(w.ws, wa_other, who, "wamid.X", "x", at(9)).await, Err(StoreError::NotFound)));
 }

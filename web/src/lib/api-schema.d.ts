@@ -362,6 +362,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messaging-window": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What may be sent now, from when the customer last wrote: WhatsApp needs
+         *     a template after 24 hours; Messenger and Instagram tag replies
+         *     HUMAN_AGENT after 24 hours and allow nothing after 7 days.
+         */
+        get: operations["messaging_window"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/offer/accept": {
         parameters: {
             query?: never;
@@ -1261,6 +1282,14 @@ export interface components {
          * @enum {string}
          */
         MessageKind: "in" | "out" | "note" | "system";
+        /** @description The window of one conversation, as shown to the agent. */
+        MessagingWindow: {
+            channel: components["schemas"]["Channel"];
+            closes_at?: null | components["schemas"]["Timestamp"];
+            /** @description Whether a free-form reply goes out as is. */
+            open: boolean;
+            requires: components["schemas"]["WindowRequirement"];
+        };
         NewMessageRequest: {
             /** @description Files uploaded to this conversation (`POST …/attachments`). */
             attachment_ids?: number[] | null;
@@ -1269,6 +1298,7 @@ export interface components {
             /** @description Client-generated id: sending the same one twice stores one message. */
             echo_id?: string | null;
             kind?: null | components["schemas"]["MessageKind"];
+            whatsapp_template?: null | components["schemas"]["WhatsappTemplate"];
         };
         /** @description An offer to the caller: accept or decline before `expires_at`. */
         OfferView: {
@@ -1730,6 +1760,15 @@ export interface components {
             /** @description `X-Switchboard-Signature: sha256=<hex HMAC-SHA256(key, raw body)>`. */
             key: string;
         };
+        /** @description An approved WhatsApp message template, sendable outside the window. */
+        WhatsappTemplate: {
+            /** @description The template's language code: `en` or `en_US`. */
+            language: string;
+            /** @description As approved in WhatsApp Manager: lowercase letters, digits and `_`. */
+            name: string;
+            /** @description Values for the body's `{{1}}`, `{{2}}`, … in order. */
+            parameters?: string[];
+        };
         WidgetContact: {
             email?: string | null;
             name?: string | null;
@@ -1766,6 +1805,11 @@ export interface components {
             visitor_token?: string | null;
             website_token: string;
         };
+        /**
+         * @description What a send needs now.
+         * @enum {string}
+         */
+        WindowRequirement: "none" | "template" | "human_agent_tag" | "closed";
         Workspace: {
             created_at: components["schemas"]["Timestamp"];
             id: components["schemas"]["WorkspaceId"];
@@ -2764,6 +2808,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    messaging_window: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagingWindow"];
                 };
             };
             404: {

@@ -199,13 +199,32 @@ pub async fn create_message(
     ApiJson(req): ApiJson<NewMessageRequest>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let (_, id) = path;
-    visible(&st, &ctx, id).await?;
+    let conv = visible(&st, &ctx, id).await?;
     let kind = req.kind.unwrap_or(MessageKind::Out);
     if !matches!(kind, MessageKind::Out | MessageKind::Note) {
         return Err(ApiError::Validation("kind: must be out or note".into()));
     }
     let attachment_ids = super::files::attachment_ids(req.attachment_ids)?;
-    let content = super::files::message_text(req.content.as_deref(), !attachment_ids.is_empty())?;
+    let template = match &req.whatsapp_template {
+        None => None,
+        Some(t) => {
+            if conv.channel != Channel::Whatsapp {
+                return Err(ApiError::Validation("whatsapp_template: only on WhatsApp conversations".into()));
+            }
+            if kind != MessageKind::Out {
+                return Err(ApiError::Validation("whatsapp_template: only on replies (kind out)".into()));
+            }
+            if !attachment_ids.is_empty() {
+                return Err(ApiError::Validation("whatsapp_template: cannot carry attachments".into()));
+            }
+            t.validate()?;
+            Some(t)
+        }
+    };
+    let content = match (template, req.content.as_deref().map(str::trim).filter(|c| !c.is_empty())) {
+        (Some(t), None) => t.display_text(),
+        _ => super::files::message_text(req.content.as_deref(), !attachment_ids.is_empty())?,
+    };
     let echo_id = req.echo_id.as_deref().map(validate::echo_id).transpose()?;
     let me = st.store.get_user(ctx.user()).await?.ok_or(ApiError::Unauthorized)?;
     let outbound = OutboundMessage {
@@ -218,7 +237,13 @@ pub async fn create_message(
         status: DeliveryStatus::Sent,
         attachment_ids,
     };
-    let written = st.store.send_message(ctx.ws(), ConversationId(id), outbound, st.now()).await?;
+    let written = match template {
+        Some(t) => {
+            let json = serde_json::to_string(t).map_err(|e| ApiError::Validation(format!("whatsapp_template: {e}")))?;
+            st.store.send_message_with_template(ctx.ws(), ConversationId(id), outbound, json, st.now()).await?
+        }
+        None => st.store.send_message(ctx.ws(), ConversationId(id), outbound, st.now()).await?,
+    };
     // No events means the echo id matched an earlier message: a resend.
     let status = if written.events.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
     if status == StatusCode::CREATED {
@@ -226,6 +251,22 @@ pub async fn create_message(
     }
     st.publish(written.events);
     Ok((status, Json(written.value)))
+}
+
+/// What may be sent now, from when the customer last wrote: WhatsApp needs
+/// a template after 24 hours; Messenger and Instagram tag replies
+/// HUMAN_AGENT after 24 hours and allow nothing after 7 days.
+#[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/conversations/{conversation_id}/messaging-window", tag = "conversations",
+    responses((status = 200, body = switchboard_core::messaging_window::MessagingWindow), (status = 404, body = ErrorBody)))]
+pub async fn messaging_window(
+    State(st): State<AppState>,
+    ctx: Ctx,
+    ApiPath(path): ApiPath<(i64, i64)>,
+) -> ApiResult<Json<switchboard_core::messaging_window::MessagingWindow>> {
+    let (_, id) = path;
+    let conv = visible(&st, &ctx, id).await?;
+    let last = st.store.last_inbound_at(ctx.ws(), conv.id).await?;
+    Ok(Json(switchboard_core::messaging_window::messaging_window(conv.channel, last, st.now())))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

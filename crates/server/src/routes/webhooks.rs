@@ -168,9 +168,18 @@ async fn store_event(st: &AppState, inbox: &Inbox, event: InboundEvent) -> ApiRe
             let written = st.store.advance_delivery_until(ws, inbox.id, &peer, Timestamp(up_to_ms), status, now).await?;
             st.publish(written.events);
         }
-        // Not stored yet: echoes of messages sent from the provider's own
-        // app, and subscription news (Viber). Acknowledged all the same.
-        InboundEvent::Echo { .. } | InboundEvent::Subscription { .. } => {}
+        // A message the business sent from the provider's own app: shown
+        // in the thread as sent, never sent again. The echo of our own send
+        // (its id already stored by the outbox) and redeliveries are no-ops.
+        InboundEvent::Echo { external_id, to, content, .. } => {
+            let who = ProviderIdentity { external_id: to.external_id, name: to.name, phone: to.phone };
+            let content: String = content.chars().take(validate::MAX_MESSAGE_CHARS).collect();
+            let content = if content.trim().is_empty() { "[empty message]".to_owned() } else { content };
+            let written = st.store.record_echo(ws, inbox.id, who, &external_id, &content, now).await?;
+            st.publish(written.events);
+        }
+        // Subscription news (Viber): acknowledged, not stored.
+        InboundEvent::Subscription { .. } => {}
     }
     Ok(())
 }
