@@ -32,23 +32,12 @@ async fn world(dir: &TempDir, database_url: Option<&str>) -> World {
     let admin = server.login("admin@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let (ws, _) = demo_workspace(&admin).await;
-    let create = |channel: &str, config: Value| {
-        let admin = admin.clone();
-        let body = json!({"name": format!("{channel} inbox"), "channel": channel, "config": config});
-        async move {
-            let (status, inbox) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), body).await;
-            assert_eq!(status, 201, "{inbox}");
-            inbox["webhook_url"].as_str().expect("webhook url").to_owned()
-        }
-    };
-    let wa_hook = create(
-        "whatsapp",
+    let wa_hook = webhook_of_new_inbox(&admin, ws, "whatsapp",
         json!({"phone_number_id": WA_PHONE_ID, "access_token": WHATSAPP_TOKEN, "app_secret": WA_SECRET,
                "verify_token": "wa-verify", "api_base_url": emu.base_url()}),
     )
     .await;
-    let fb_hook = create(
-        "messenger",
+    let fb_hook = webhook_of_new_inbox(&admin, ws, "messenger",
         json!({"page_id": FB_PAGE, "page_access_token": MESSENGER_PAGE_TOKEN, "app_secret": FB_SECRET,
                "verify_token": "fb-verify", "api_base_url": emu.base_url()}),
     )

@@ -31,23 +31,12 @@ async fn world(dir: &TempDir, database_url: Option<&str>) -> World {
     let admin = server.login("admin@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let (ws, _) = demo_workspace(&admin).await;
-    let create = |channel: &str, config: Value| {
-        let admin = admin.clone();
-        let body = json!({"name": format!("{channel} inbox"), "channel": channel, "config": config});
-        async move {
-            let (status, inbox) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), body).await;
-            assert_eq!(status, 201, "{inbox}");
-            inbox["webhook_url"].as_str().expect("webhook url").to_owned()
-        }
-    };
-    let fb_hook = create(
-        "messenger",
+    let fb_hook = webhook_of_new_inbox(&admin, ws, "messenger",
         json!({"page_id": FB_PAGE, "page_access_token": MESSENGER_PAGE_TOKEN, "app_secret": FB_SECRET,
                "verify_token": "fb-verify", "api_base_url": emu.base_url()}),
     )
     .await;
-    let ig_hook = create(
-        "instagram",
+    let ig_hook = webhook_of_new_inbox(&admin, ws, "instagram",
         json!({"instagram_account_id": IG_ACCOUNT, "page_access_token": INSTAGRAM_PAGE_TOKEN, "app_secret": IG_SECRET,
                "verify_token": "ig-verify", "api_base_url": emu.base_url()}),
     )

@@ -231,3 +231,12 @@ pub async fn visitor(server: &Server, website_token: &str) -> String {
     assert_eq!(status, 200, "{body}");
     body["visitor_token"].as_str().expect("visitor token").to_owned()
 }
+
+/// Creates an inbox of `channel` in workspace `ws` (as an admin) and
+/// returns its webhook URL.
+pub async fn webhook_of_new_inbox(admin: &Api, ws: i64, channel: &str, config: Value) -> String {
+    let body = json!({"name": format!("{channel} inbox"), "channel": channel, "config": config});
+    let (status, inbox) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), body).await;
+    assert_eq!(status, 201, "{inbox}");
+    inbox["webhook_url"].as_str().expect("webhook url").to_owned()
+}
