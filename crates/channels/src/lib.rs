@@ -5,6 +5,7 @@
 //! touch the database or the bus directly (the server hands parsed events to
 //! the store), or trust a payload before its signature is checked.
 
+pub mod email;
 pub mod messenger;
 pub mod provider;
 pub mod telegram;
