@@ -8,6 +8,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The email end-to-end test runs a real IMAP (dovecot) and SMTP (OpenSMTPD) server.
+[ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd dovecot-lmtpd)
+[ -x /usr/sbin/smtpd ] || need_apt+=(opensmtpd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

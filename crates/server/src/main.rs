@@ -11,6 +11,7 @@ mod automation;
 mod automation_hooks;
 mod demo;
 mod dto;
+mod email_poller;
 mod error;
 mod extract;
 mod media;
@@ -79,6 +80,9 @@ struct ServeArgs {
     /// How often the outbox is checked for replies to send, in ms.
     #[arg(long, env = "SWITCHBOARD_OUTBOX_POLL_MS", default_value_t = 250, hide = true)]
     outbox_poll_ms: u64,
+    /// How often email inboxes' mailboxes are read (IMAP), in ms.
+    #[arg(long, env = "SWITCHBOARD_EMAIL_POLL_MS", default_value_t = 30_000, hide = true)]
+    email_poll_ms: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -189,6 +193,7 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         router::spawn(st.clone());
     }
     outbox::spawn(st.clone(), std::time::Duration::from_millis(args.outbox_poll_ms.max(10)));
+    email_poller::spawn(st.clone(), std::time::Duration::from_millis(args.email_poll_ms.max(100)));
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");

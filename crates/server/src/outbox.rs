@@ -74,9 +74,13 @@ async fn deliver(st: &AppState, http: &reqwest::Client, item: OutboxItem) -> Res
         return Ok(()); // another worker has it
     }
     let Some(inbox) = st.store.get_inbox(ws, item.inbox_id).await? else { return Ok(()) };
-    let outcome = match request_for(&inbox, &item, now) {
-        Err(reason) => SendOutcome::Permanent { reason },
-        Ok(req) => call(http, &inbox, req).await,
+    let outcome = if inbox.channel == Channel::Email {
+        send_email(st, &inbox, &item).await
+    } else {
+        match request_for(&inbox, &item, now) {
+            Err(reason) => SendOutcome::Permanent { reason },
+            Ok(req) => call(http, &inbox, req).await,
+        }
     };
     let now = st.now();
     match outcome {
@@ -139,6 +143,81 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
             Ok(messenger::send_text(base, config("page_access_token")?, to, &item.content, messaging))
         }
         other => Err(format!("sending on {other} is not built yet")),
+    }
+}
+
+/// An agent's reply as an email over SMTP, threaded under the customer's
+/// latest mail. Our Message-ID is recorded before the send (a later answer
+/// names it) and is the provider id of the sent message.
+async fn send_email(st: &AppState, inbox: &Inbox, item: &OutboxItem) -> SendOutcome {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    use switchboard_channels::email;
+    let permanent = |reason: String| SendOutcome::Permanent { reason };
+    let Some(to) = item.recipient.as_deref() else { return permanent("this contact has no email address on this inbox".to_owned()) };
+    let (Some(from), Some(host)) = (inbox.config_str("address"), inbox.config_str("smtp_host")) else {
+        return permanent("the inbox has no address or smtp_host".to_owned());
+    };
+    if crate::email_poller::uses_tls(inbox) {
+        return permanent("TLS connections to mail servers are not built yet: set tls to false (plain SMTP)".to_owned());
+    }
+    let port = inbox.config.get("smtp_port").and_then(|v| v.as_u64()).and_then(|p| u16::try_from(p).ok()).unwrap_or(25);
+    let ws = item.workspace_id;
+    let thread = match st.store.email_thread(ws, item.conversation_id).await {
+        Ok(t) => t,
+        Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("thread unreadable: {e}") },
+    };
+    let message_id = email::new_message_id(&format!("sb-{}-{}", ws.0, item.message_id.0), from);
+    let bare_id = message_id.trim_start_matches('<').trim_end_matches('>').to_owned();
+    let mail = email::OutboundEmail {
+        from_address: from.to_owned(),
+        from_name: Some(inbox.name.clone()),
+        to_address: to.to_owned(),
+        to_name: None,
+        subject: email::reply_subject(thread.first_subject.as_deref()),
+        body: item.content.clone(),
+        message_id,
+        in_reply_to: thread.latest_inbound_id.clone(),
+        references: Vec::new(),
+    };
+    let raw = match email::build(&mail) {
+        Ok(r) => r,
+        Err(e) => return permanent(format!("the email cannot be built: {e}")),
+    };
+    let envelope = match (from.parse(), to.parse()) {
+        (Ok(f), Ok(t)) => match lettre::address::Envelope::new(Some(f), vec![t]) {
+            Ok(e) => e,
+            Err(e) => return permanent(format!("bad envelope: {e}")),
+        },
+        _ => return permanent(format!("bad address: {from} or {to}")),
+    };
+    let transport = |with_credentials: bool| {
+        let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).timeout(Some(SEND_TIMEOUT));
+        if with_credentials && let (Some(user), Some(pass)) = (inbox.config_str("username"), inbox.config_str("password")) {
+            t = t.credentials(lettre::transport::smtp::authentication::Credentials::new(user.to_owned(), pass.to_owned()));
+        }
+        t.build()
+    };
+    let record = switchboard_store::EmailRecord {
+        message_id: bare_id.clone(),
+        conversation_id: item.conversation_id,
+        message_row_id: item.message_id.0,
+        direction: "out",
+        subject: Some(mail.subject.clone()),
+    };
+    if let Err(e) = st.store.record_email_message(ws, inbox.id, record, st.now()).await {
+        return SendOutcome::Retry { after_secs: None, reason: format!("Message-ID not recorded: {e}") };
+    }
+    let mut sent = transport(true).send_raw(&envelope, &raw).await;
+    // A server that offers no AUTH (a local relay) takes the mail without it.
+    if let Err(e) = &sent
+        && e.to_string().contains("No compatible authentication mechanism")
+    {
+        sent = transport(false).send_raw(&envelope, &raw).await;
+    }
+    match sent {
+        Ok(_) => SendOutcome::Sent { external_id: bare_id },
+        Err(e) if e.is_permanent() => permanent(format!("the mail server refused the mail: {e}")),
+        Err(e) => SendOutcome::Retry { after_secs: None, reason: format!("mail server: {e}") },
     }
 }
 

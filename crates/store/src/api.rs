@@ -373,6 +373,21 @@ impl Backend {
     pub async fn outbox_claim(&self, ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> Result<bool> {
         self.write(move |c| Box::pin(async move { ops::outbox_claim(c, ws, id, lease_until, now).await })).await
     }
+    pub async fn latest_conversation(&self, ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Result<Option<ConversationId>> {
+        ops::latest_conversation(&mut *self.read().await?, ws, inbox, contact).await
+    }
+    pub async fn email_inboxes(&self) -> Result<Vec<Inbox>> {
+        ops::email_inboxes(&mut *self.read().await?).await
+    }
+    pub async fn email_thread_conversation(&self, ws: WorkspaceId, inbox: InboxId, keys: &[String]) -> Result<Option<ConversationId>> {
+        ops::email_thread_conversation(&mut *self.read().await?, ws, inbox, keys).await
+    }
+    pub async fn email_thread(&self, ws: WorkspaceId, conversation: ConversationId) -> Result<EmailThread> {
+        ops::email_thread(&mut *self.read().await?, ws, conversation).await
+    }
+    pub async fn record_email_message(&self, ws: WorkspaceId, inbox: InboxId, record: EmailRecord, now: Timestamp) -> Result<()> {
+        self.write(move |c| Box::pin(async move { ops::record_email_message(c, ws, inbox, &record, now).await })).await
+    }
     pub async fn webhook_inbox(&self, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
         ops::webhook_inbox(&mut *self.read().await?, channel, id).await
     }

@@ -148,6 +148,11 @@ forward! {
     fn due_outbox(now: Timestamp, limit: i64) -> Vec<OutboxItem>;
     fn outbox_claim(ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> bool;
     fn webhook_inbox(channel: Channel, id: InboxId) -> Option<Inbox>;
+    fn email_inboxes() -> Vec<Inbox>;
+    fn latest_conversation(ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Option<ConversationId>;
+    fn email_thread_conversation(ws: WorkspaceId, inbox: InboxId, keys: &[String]) -> Option<ConversationId>;
+    fn email_thread(ws: WorkspaceId, conversation: ConversationId) -> EmailThread;
+    fn record_email_message(ws: WorkspaceId, inbox: InboxId, record: EmailRecord, now: Timestamp) -> ();
     fn dedup_key_seen(ws: WorkspaceId, key: &str) -> bool;
     fn outbox_sent(ws: WorkspaceId, id: i64, external_id: &str, now: Timestamp) -> Written<Message>;
     fn outbox_failed(ws: WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Written<Message>;

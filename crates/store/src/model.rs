@@ -272,3 +272,24 @@ pub struct OutboxItem {
     /// When the customer last wrote (messaging windows).
     pub last_inbound_at: Option<Timestamp>,
 }
+
+/// What an email reply in a conversation threads on.
+#[derive(Debug, Clone, Default)]
+pub struct EmailThread {
+    /// The first inbound mail's subject.
+    pub first_subject: Option<String>,
+    /// The latest inbound mail's Message-ID.
+    pub latest_inbound_id: Option<String>,
+}
+
+/// A mail's Message-ID (no angle brackets) recorded for threading.
+#[derive(Debug, Clone)]
+pub struct EmailRecord {
+    pub message_id: String,
+    pub conversation_id: ConversationId,
+    /// The message row the mail is (ours or the customer's).
+    pub message_row_id: i64,
+    /// "in" or "out".
+    pub direction: &'static str,
+    pub subject: Option<String>,
+}

@@ -405,3 +405,85 @@ pub async fn record_echo(
     record(c, &events, now).await?;
     Ok(Written { value: Some(message), events })
 }
+
+/// Every email inbox of every workspace (the IMAP poller's work list).
+pub async fn email_inboxes(c: &mut Conn) -> Result<Vec<Inbox>> {
+    let rows = sqlx::query(&format!("{INBOX_SELECT} WHERE channel = $1 ORDER BY id"))
+        .bind(Channel::Email.as_str())
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(inbox_row).collect()
+}
+
+/// The conversation of the first of `keys` (Message-IDs a mail replies
+/// to, nearest first) stored at this inbox.
+pub async fn email_thread_conversation(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, keys: &[String]) -> Result<Option<ConversationId>> {
+    for key in keys {
+        let r = sqlx::query("SELECT conversation_id FROM email_messages WHERE workspace_id = $1 AND inbox_id = $2 AND message_id = $3")
+            .bind(ws.0)
+            .bind(inbox.0)
+            .bind(key)
+            .fetch_optional(&mut *c)
+            .await?;
+        if let Some(r) = r {
+            return Ok(Some(ConversationId(r.try_get(0)?)));
+        }
+    }
+    Ok(None)
+}
+
+/// Records a mail's Message-ID for threading (a repeat is a no-op).
+pub async fn record_email_message(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, r: &EmailRecord, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO email_messages (workspace_id, inbox_id, message_id, conversation_id, message_row_id, direction, subject, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, inbox_id, message_id) DO NOTHING",
+    )
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(&r.message_id)
+    .bind(r.conversation_id.0)
+    .bind(r.message_row_id)
+    .bind(r.direction)
+    .bind(r.subject.as_deref())
+    .bind(now.0)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// What a reply in this conversation threads on: the first inbound mail's
+/// subject and the latest inbound mail's Message-ID.
+pub async fn email_thread(c: &mut Conn, ws: WorkspaceId, conversation: ConversationId) -> Result<EmailThread> {
+    let first = sqlx::query(
+        "SELECT subject FROM email_messages WHERE workspace_id = $1 AND conversation_id = $2 AND direction = 'in'
+          ORDER BY created_at, message_row_id LIMIT 1",
+    )
+    .bind(ws.0)
+    .bind(conversation.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    let latest = sqlx::query(
+        "SELECT message_id FROM email_messages WHERE workspace_id = $1 AND conversation_id = $2 AND direction = 'in'
+          ORDER BY created_at DESC, message_row_id DESC LIMIT 1",
+    )
+    .bind(ws.0)
+    .bind(conversation.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(EmailThread {
+        first_subject: first.map(|r| r.try_get::<Option<String>, _>(0)).transpose()?.flatten(),
+        latest_inbound_id: latest.map(|r| r.try_get::<String, _>(0)).transpose()?,
+    })
+}
+
+/// The contact's latest conversation in the inbox (where its next message
+/// goes unless that one is resolved).
+pub async fn latest_conversation(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Result<Option<ConversationId>> {
+    let r = sqlx::query("SELECT id FROM conversations WHERE workspace_id = $1 AND contact_id = $2 AND inbox_id = $3 ORDER BY id DESC LIMIT 1")
+        .bind(ws.0)
+        .bind(contact.0)
+        .bind(inbox.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    r.map(|r| r.try_get::<i64, _>(0).map(ConversationId)).transpose().map_err(Into::into)
+}
