@@ -22,12 +22,15 @@ echo "==> web: install and build (the binary embeds web/dist)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 
 echo "==> rust: build and test (SQLite and PostgreSQL at ${SWITCHBOARD_TEST_PG:-postgres://127.0.0.1:5432/test})"
-cargo build -p switchboard
+cargo build -p switchboard -p switchboard-bench --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
 fi
+
+echo "==> load harness smoke run (seconds, no thresholds: it fails only on errors or lost messages)"
+"$CARGO_TARGET_DIR/debug/switchboard-load" smoke --bin "$CARGO_TARGET_DIR/debug/switchboard"
 
 echo "==> browser tests (Chromium via playwright-core)"
 (cd web && SWITCHBOARD_BIN="$CARGO_TARGET_DIR/debug/switchboard" npm run test:e2e)
