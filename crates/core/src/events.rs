@@ -137,6 +137,18 @@ pub enum EventPayload {
     /// rules changed: routers reload the workspace. Never forwarded.
     #[serde(rename = "routing.changed")]
     RoutingChanged,
+    /// A call was offered (inbound) or accepted for dialing (outbound).
+    #[serde(rename = "call.created")]
+    CallCreated(Box<crate::voice::Call>),
+    /// Answered, routed to a team, a recording attached, callback status…
+    #[serde(rename = "call.updated")]
+    CallUpdated(Box<crate::voice::Call>),
+    /// The call ended: its disposition, wait and talk time are final.
+    #[serde(rename = "call.ended")]
+    CallEnded(Box<crate::voice::Call>),
+    /// Someone asked to be called back (the SIP engine dials it).
+    #[serde(rename = "callback.requested")]
+    CallbackRequested(crate::voice::CallbackRequest),
 }
 
 impl EventPayload {
@@ -157,6 +169,10 @@ impl EventPayload {
             EventPayload::OfferEnded(_) => "offer.ended",
             EventPayload::QueuePosition(_) => "queue.position",
             EventPayload::RoutingChanged => "routing.changed",
+            EventPayload::CallCreated(_) => "call.created",
+            EventPayload::CallUpdated(_) => "call.updated",
+            EventPayload::CallEnded(_) => "call.ended",
+            EventPayload::CallbackRequested(_) => "callback.requested",
         }
     }
 }
@@ -176,6 +192,14 @@ impl Event {
         Event { workspace_id, scope: Some(ConversationScope::of(c)), payload }
     }
 
+    /// An event about a call. Its scope is the call's own: an agent sees
+    /// calls they took, calls of their teams and calls of no team (the same
+    /// rule as conversations, applied to the call's team and agent), so the
+    /// call log and the live feed agree.
+    pub fn call(workspace_id: WorkspaceId, call: &crate::voice::Call, payload: EventPayload) -> Self {
+        Event { workspace_id, scope: Some(call_scope(call)), payload }
+    }
+
     /// Whether the customer side (widget) of this conversation may see it:
     /// their own and agents' visible messages and agents' typing, never notes.
     pub fn visible_to_customer(&self) -> bool {
@@ -187,5 +211,16 @@ impl Event {
             EventPayload::QueuePosition(_) => true,
             _ => false,
         }
+    }
+}
+
+/// Who may see a call (see `Event::call`).
+pub fn call_scope(call: &crate::voice::Call) -> ConversationScope {
+    ConversationScope {
+        conversation_id: call.conversation_id,
+        inbox_id: call.inbox_id,
+        contact_id: call.contact_id,
+        team_id: call.team_id,
+        assignee_id: call.agent_user_id,
     }
 }

@@ -39,4 +39,11 @@ typed_id!(
     AttachmentId,
     RuleId,
     RuleRunId,
+    // Voice (SPEC §3.6).
+    SipExtensionId,
+    VoiceNumberId,
+    SipTrunkId,
+    IvrMenuId,
+    CallId,
+    CallbackRequestId,
 );

@@ -56,7 +56,12 @@ fn keys(channel: Channel) -> &'static [(&'static str, Kind, bool)] {
             ("greeting", Text, false),
             ("prechat", Bool, false),
         ],
-        Channel::Voice => &[("numbers", TextList, true), ("trunk", TextList, false)],
+        // `numbers` is a read-only mirror of the `voice_numbers` rows of the
+        // inbox (the store rewrites it): numbers must be unique across all
+        // workspaces and carry their own IVR menu and team, which a JSON
+        // list cannot enforce. Given on create, the listed numbers are
+        // registered with the inbox in the same transaction.
+        Channel::Voice => &[("numbers", TextList, false), ("trunk", TextList, false)],
     }
 }
 

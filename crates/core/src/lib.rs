@@ -14,6 +14,8 @@ pub mod ids;
 pub mod inbox_config;
 pub mod live;
 pub mod messaging_window;
+// `string_enum!` is shared with `voice`, declared after it.
+#[macro_use]
 pub mod model;
 pub mod rate_limit;
 pub mod routing;
@@ -21,6 +23,7 @@ pub mod sla;
 pub mod template;
 pub mod time;
 pub mod validate;
+pub mod voice;
 
 pub use ids::*;
 pub use model::*;

@@ -1,7 +1,7 @@
 //! Builds the HTTP application: routes, OpenAPI document, middleware.
 
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{auth, automation, contacts, conversations, files, hours_sla, inboxes, library, realtime, routing, system, teams, webhooks, widget, workspace};
+use crate::routes::{auth, automation, calls, contacts, conversations, files, hours_sla, inboxes, library, realtime, routing, system, teams, voice, webhooks, widget, workspace};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
@@ -52,6 +52,7 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(widget::update_contact))
         .routes(routes!(widget::messages, widget::send))
         .routes(routes!(widget::read))
+        .routes(routes!(calls::widget_callback))
         .merge(OpenApiRouter::new().routes(routes!(files::widget_upload)).layer(DefaultBodyLimit::max(max_upload_bytes)))
         .layer(widget_cors);
     let uploads = OpenApiRouter::new()
@@ -104,6 +105,23 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(automation::list_rule_runs))
         .routes(routes!(automation::list_all_runs))
         .routes(routes!(automation::webhook_signing_key))
+        // Voice (SPEC §3.6).
+        .routes(routes!(voice::get_settings, voice::put_settings))
+        .routes(routes!(voice::list_extensions, voice::create_extension))
+        .routes(routes!(voice::update_extension, voice::delete_extension))
+        .routes(routes!(voice::list_numbers, voice::create_number))
+        .routes(routes!(voice::update_number, voice::delete_number))
+        .routes(routes!(voice::list_trunks, voice::create_trunk))
+        .routes(routes!(voice::get_trunk, voice::update_trunk, voice::delete_trunk))
+        .routes(routes!(voice::list_menus, voice::create_menu))
+        .routes(routes!(voice::get_menu, voice::put_menu, voice::delete_menu))
+        .routes(routes!(calls::list_calls, calls::click_to_call))
+        .routes(routes!(calls::get_call))
+        .routes(routes!(calls::missed_calls))
+        .routes(routes!(calls::dismiss_missed))
+        .routes(routes!(calls::recording))
+        .routes(routes!(calls::voicemail))
+        .routes(routes!(calls::callback_requests))
         .merge(widget)
         .merge(uploads)
 }

@@ -350,6 +350,9 @@ impl Backend {
 // Team hours, automation settings, auto replies, SLA breaches, auto-resolve.
 include!("api_hours_sla.rs");
 
+// Voice: settings, extensions, numbers, trunks, IVR menus, calls.
+include!("api_voice.rs");
+
 // Provider channels and the outbox.
 impl Backend {
     pub async fn contact_for_identity(&self, ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, now: Timestamp) -> Result<Contact> {

@@ -17,12 +17,14 @@
 
 mod error;
 pub mod model;
+mod model_voice;
 mod postgres;
 mod sqlite;
 pub mod testing;
 
 pub use error::StoreError;
 pub use model::*;
+pub use model_voice::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -222,4 +224,50 @@ forward! {
     fn record_rule_run(ws: WorkspaceId, run: NewRuleRun, now: Timestamp) -> automation::RuleRun;
     fn list_rule_runs(ws: WorkspaceId, rule: Option<RuleId>, page: Page) -> Paged<automation::RuleRun>;
     fn get_template(ws: WorkspaceId, id: TemplateId) -> Option<Template>;
+}
+
+// Voice (SPEC §3.6).
+forward! {
+    fn get_voice_settings(ws: WorkspaceId) -> voice::VoiceSettings;
+    fn set_voice_settings(ws: WorkspaceId, settings: voice::VoiceSettings, now: Timestamp) -> voice::VoiceSettings;
+    fn find_workspace_by_sip_domain(domain: &str) -> Option<WorkspaceId>;
+    fn create_sip_extension(ws: WorkspaceId, new: NewSipExtension, now: Timestamp) -> SipExtension;
+    fn list_sip_extensions(ws: WorkspaceId) -> Vec<SipExtension>;
+    fn get_sip_extension(ws: WorkspaceId, id: SipExtensionId) -> Option<SipExtension>;
+    fn update_sip_extension(ws: WorkspaceId, id: SipExtensionId, patch: SipExtensionPatch) -> SipExtension;
+    fn delete_sip_extension(ws: WorkspaceId, id: SipExtensionId) -> ();
+    fn sip_credentials(domain: &str, extension: &str) -> Option<SipCredentials>;
+    fn workspace_sip_credentials(ws: WorkspaceId, extension: &str) -> Option<SipCredentials>;
+    fn extension_of_user(ws: WorkspaceId, user: UserId) -> Option<SipExtension>;
+    fn create_voice_number(ws: WorkspaceId, new: NewVoiceNumber, now: Timestamp) -> VoiceNumber;
+    fn list_voice_numbers(ws: WorkspaceId) -> Vec<VoiceNumber>;
+    fn get_voice_number(ws: WorkspaceId, id: VoiceNumberId) -> Option<VoiceNumber>;
+    fn update_voice_number(ws: WorkspaceId, id: VoiceNumberId, patch: VoiceNumberPatch) -> VoiceNumber;
+    fn delete_voice_number(ws: WorkspaceId, id: VoiceNumberId) -> ();
+    fn create_voice_inbox(ws: WorkspaceId, new: NewInbox, numbers: Vec<String>, now: Timestamp) -> Inbox;
+    fn lookup_number(number: &str) -> Option<NumberRoute>;
+    fn create_sip_trunk(ws: WorkspaceId, new: NewSipTrunk, now: Timestamp) -> SipTrunk;
+    fn list_sip_trunks(ws: WorkspaceId) -> Vec<SipTrunk>;
+    fn get_sip_trunk(ws: WorkspaceId, id: SipTrunkId) -> Option<SipTrunk>;
+    fn update_sip_trunk(ws: WorkspaceId, id: SipTrunkId, patch: SipTrunkPatch, now: Timestamp) -> SipTrunk;
+    fn delete_sip_trunk(ws: WorkspaceId, id: SipTrunkId) -> ();
+    fn create_ivr_menu(ws: WorkspaceId, spec: voice::IvrMenuSpec, now: Timestamp) -> IvrMenu;
+    fn list_ivr_menus(ws: WorkspaceId) -> Vec<IvrMenu>;
+    fn get_ivr_menu(ws: WorkspaceId, id: IvrMenuId) -> Option<IvrMenu>;
+    fn update_ivr_menu(ws: WorkspaceId, id: IvrMenuId, spec: voice::IvrMenuSpec, now: Timestamp) -> IvrMenu;
+    fn delete_ivr_menu(ws: WorkspaceId, id: IvrMenuId) -> ();
+    fn create_call(ws: WorkspaceId, new: NewCall, now: Timestamp) -> Written<voice::Call>;
+    fn get_call(ws: WorkspaceId, id: CallId) -> Option<voice::Call>;
+    fn call_by_sip_id(ws: WorkspaceId, sip_call_id: &str) -> Option<voice::Call>;
+    fn answer_call(ws: WorkspaceId, id: CallId, agent: Option<UserId>, now: Timestamp) -> Written<voice::Call>;
+    fn set_call_team(ws: WorkspaceId, id: CallId, team: Option<TeamId>, now: Timestamp) -> Written<voice::Call>;
+    fn end_call(ws: WorkspaceId, id: CallId, disposition: voice::CallDisposition, now: Timestamp) -> Written<voice::Call>;
+    fn attach_call_media(ws: WorkspaceId, id: CallId, kind: voice::CallMedia, file: NewCallFile, now: Timestamp) -> Written<voice::Call>;
+    fn call_media_file(ws: WorkspaceId, id: CallId, kind: voice::CallMedia) -> Option<StoredFile>;
+    fn list_calls(viewer: &Viewer, filter: &CallFilter, page: Page) -> Paged<voice::Call>;
+    fn missed_calls(viewer: &Viewer, status: Option<voice::CallbackStatus>, page: Page) -> Paged<voice::Call>;
+    fn set_callback_status(ws: WorkspaceId, id: CallId, status: voice::CallbackStatus, now: Timestamp) -> Written<voice::Call>;
+    fn create_callback_request(ws: WorkspaceId, new: NewCallbackRequest, now: Timestamp) -> Written<voice::CallbackRequest>;
+    fn list_callback_requests(ws: WorkspaceId, status: Option<voice::CallbackRequestStatus>, page: Page) -> Paged<voice::CallbackRequest>;
+    fn set_callback_request_status(ws: WorkspaceId, id: CallbackRequestId, status: voice::CallbackRequestStatus, call: Option<CallId>) -> voice::CallbackRequest;
 }

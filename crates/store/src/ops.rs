@@ -2000,3 +2000,4 @@ include!("ops_automation.rs");
 include!("ops_hours_sla.rs");
 include!("ops_routing.rs");
 include!("ops_channels.rs");
+include!("ops_voice.rs");

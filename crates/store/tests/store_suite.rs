@@ -1153,3 +1153,7 @@ async fn echoes_are_stored_once_as_sent_outbound(store: Store) {
     // An inbox of another workspace is not found.
     assert!(matches!(store.record_echo(w.ws, wa_other, who, "wamid.X", "x", at(9)).await, Err(StoreError::NotFound)));
 }
+
+// Voice (SPEC §3.6): its own file, the same two-backend harness.
+#[path = "store_suite/voice.rs"]
+mod voice;

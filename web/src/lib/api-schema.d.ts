@@ -69,6 +69,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/widget/callback-request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The website's "call me back" button (public, rate-limited per client
+         *     like the other widget endpoints). It only records the request and
+         *     announces it (`callback.requested`); the SIP engine dials an agent,
+         *     then the visitor, later.
+         */
+        post: operations["widget_callback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/widget/contact": {
         parameters: {
             query?: never;
@@ -214,6 +236,136 @@ export interface paths {
         /** The workspace's opening hours (defaults until an admin sets them). */
         get: operations["get_business_hours"];
         put: operations["put_business_hours"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The call log, newest first. */
+        get: operations["list_calls"];
+        put?: never;
+        /**
+         * Click-to-call: records an outbound call for the calling agent and
+         *     answers 202 — the call is **accepted for dialing**, not yet ringing.
+         *     The SIP engine rings the agent's phone, then the customer, and moves the
+         *     call on (`call.updated` / `call.ended` events).
+         */
+        post: operations["click_to_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls/callback-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Callback requests (website button, queued callers), newest first. */
+        get: operations["callback_requests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls/missed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Unanswered inbound calls (abandoned, missed, voicemail), newest first,
+         *     waiting for a callback unless `status` says otherwise.
+         */
+        get: operations["missed_calls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls/missed/{call_id}/dismiss": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Takes a missed call off the callback list. */
+        post: operations["dismiss_missed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls/{call_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_call"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls/{call_id}/recording": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The call's recording (WAV). Supports `Range: bytes=…` (206 with
+         *     `Content-Range`; 416 when no byte is in range) so players can seek.
+         */
+        get: operations["recording"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/calls/{call_id}/voicemail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The voicemail the caller left (WAV); `Range` as for recordings. */
+        get: operations["voicemail"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -845,6 +997,168 @@ export interface paths {
         patch: operations["update_user"];
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/voice/extensions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_extensions"];
+        put?: never;
+        post: operations["create_extension"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/extensions/{extension_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_extension"];
+        options?: never;
+        head?: never;
+        patch: operations["update_extension"];
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/ivr-menus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_menus"];
+        put?: never;
+        /**
+         * Creates a menu. Digits must be unique; teams, menus and prompt files
+         *     must be this workspace's (400 `validation_failed`, nothing stored).
+         *     A menu may lead back to itself or in a cycle on purpose.
+         */
+        post: operations["create_menu"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/ivr-menus/{menu_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_menu"];
+        /** Replaces a menu (same checks as create). */
+        put: operations["put_menu"];
+        post?: never;
+        /** 409 `ivr_menu_in_use` while a number or another menu leads to it. */
+        delete: operations["delete_menu"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/numbers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_numbers"];
+        put?: never;
+        /** Adds a DID. The voice inbox's `numbers` config key mirrors its numbers. */
+        post: operations["create_number"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/numbers/{number_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_number"];
+        options?: never;
+        head?: never;
+        patch: operations["update_number"];
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The workspace's voice settings (defaults until saved; `sip_domain` is
+         *     always resolved).
+         */
+        get: operations["get_settings"];
+        /**
+         * Saves the settings (missing keys take their defaults; `sip_domain: null`
+         *     is the default domain). Changing the SIP domain keeps phones working:
+         *     each extension keeps the realm its password was set under until its
+         *     password is set again (`password_realm_current: false` until then).
+         */
+        put: operations["put_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/trunks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_trunks"];
+        put?: never;
+        post: operations["create_trunk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/voice/trunks/{trunk_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_trunk"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_trunk"];
+        options?: never;
+        head?: never;
+        patch: operations["update_trunk"];
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/webhook-signing-key": {
         parameters: {
             query?: never;
@@ -988,6 +1302,88 @@ export interface components {
             /** @description IANA zone name, e.g. "Europe/Kyiv". */
             timezone: string;
         };
+        /**
+         * @description One call (a CDR). Times are when the call was offered (the INVITE came
+         *     in, or click-to-call was accepted for dialing), answered and ended.
+         */
+        Call: {
+            agent_user_id?: null | components["schemas"]["UserId"];
+            answered_at?: null | components["schemas"]["Timestamp"];
+            callback_status?: null | components["schemas"]["CallbackStatus"];
+            contact_id: components["schemas"]["ContactId"];
+            /** @description The voice conversation the call belongs to (the contact's history). */
+            conversation_id: components["schemas"]["ConversationId"];
+            direction: components["schemas"]["CallDirection"];
+            disposition?: null | components["schemas"]["CallDisposition"];
+            ended_at?: null | components["schemas"]["Timestamp"];
+            /** @description The caller: the customer inbound, our DID outbound. */
+            from_number: string;
+            id: components["schemas"]["CallId"];
+            inbox_id: components["schemas"]["InboxId"];
+            offered_at: components["schemas"]["Timestamp"];
+            recording_attachment_id?: null | components["schemas"]["AttachmentId"];
+            sip_call_id?: string | null;
+            /**
+             * Format: int64
+             * @description Answered → ended; 0 for unanswered calls; set at the end.
+             */
+            talk_ms?: number | null;
+            team_id?: null | components["schemas"]["TeamId"];
+            /** @description The callee: our DID inbound, the customer outbound. */
+            to_number: string;
+            voice_number_id?: null | components["schemas"]["VoiceNumberId"];
+            voicemail_attachment_id?: null | components["schemas"]["AttachmentId"];
+            /**
+             * Format: int64
+             * @description Offered → answered (or → ended when never answered); set at the end.
+             */
+            wait_ms?: number | null;
+        };
+        /**
+         * @description Who started the call: the customer (inbound) or us (outbound).
+         * @enum {string}
+         */
+        CallDirection: "inbound" | "outbound";
+        /**
+         * @description How a call ended. `answered`: connected to an agent (inbound) or the
+         *     callee picked up (outbound); `abandoned`: the caller hung up before
+         *     anyone answered (in the IVR or the queue); `missed`: nobody answered
+         *     and the system ended the call (max wait reached, no agent, hangup
+         *     action); `voicemail`: the caller left a message; `failed`, `busy`,
+         *     `no_answer`: outcomes of dialing out (or a trunk error).
+         * @enum {string}
+         */
+        CallDisposition: "answered" | "abandoned" | "missed" | "voicemail" | "failed" | "busy" | "no_answer";
+        /** Format: int64 */
+        CallId: number;
+        /** @description A request to be called back (website button or a queued caller). */
+        CallbackRequest: {
+            call_id?: null | components["schemas"]["CallId"];
+            id: components["schemas"]["CallbackRequestId"];
+            name?: string | null;
+            phone: string;
+            requested_at: components["schemas"]["Timestamp"];
+            source: components["schemas"]["CallbackSource"];
+            status: components["schemas"]["CallbackRequestStatus"];
+        };
+        /** Format: int64 */
+        CallbackRequestId: number;
+        /**
+         * @description A callback request's progress; the SIP engine moves it on.
+         * @enum {string}
+         */
+        CallbackRequestStatus: "pending" | "dialing" | "done" | "failed";
+        /**
+         * @description Where a callback request came from: the website button, or a caller
+         *     who chose "call me back" instead of waiting in the queue.
+         * @enum {string}
+         */
+        CallbackSource: "website" | "queue";
+        /**
+         * @description The follow-up of an unanswered inbound call in the missed-calls list.
+         * @enum {string}
+         */
+        CallbackStatus: "pending" | "done" | "dismissed";
         /** @description Maximum concurrent work per kind for one agent. */
         Capacity: {
             /** Format: int32 */
@@ -1005,6 +1401,13 @@ export interface components {
             channel: components["schemas"]["Channel"];
             /** Format: int64 */
             waiting: number;
+        };
+        ClickToCall: {
+            contact_id?: null | components["schemas"]["ContactId"];
+            /** @description An E.164 number to call. */
+            number?: string | null;
+            /** @description Our number to call from (the caller id shown to the customer). */
+            voice_number_id: components["schemas"]["VoiceNumberId"];
         };
         Contact: {
             created_at: components["schemas"]["Timestamp"];
@@ -1065,14 +1468,46 @@ export interface components {
             /** Format: int64 */
             team_id?: number | null;
         };
+        CreateExtension: {
+            display_name: string;
+            /** @description 2-10 digits, unique in the workspace. */
+            extension: string;
+            /** @description Write-only: stored as HA1 = MD5(extension:sip_domain:password). */
+            password: string;
+            user_id?: null | components["schemas"]["UserId"];
+        };
         CreateInboxRequest: {
             channel: components["schemas"]["Channel"];
             config?: Record<string, never>;
             name: string;
         };
+        CreateNumber: {
+            default_team_id?: null | components["schemas"]["TeamId"];
+            /** @description A voice inbox of this workspace: its conversations hold the calls. */
+            inbox_id: components["schemas"]["InboxId"];
+            ivr_menu_id?: null | components["schemas"]["IvrMenuId"];
+            number: string;
+        };
         CreateTagRequest: {
             color?: string | null;
             name: string;
+        };
+        CreateTrunk: {
+            /** @description Where calls go to (and come from, unless `inbound_ips` says more). */
+            host: string;
+            /** @description Accept inbound calls that authenticate with the credentials. */
+            inbound_auth?: boolean;
+            /** @description Source IPs inbound calls are accepted from. */
+            inbound_ips?: string[];
+            name: string;
+            /** @description Write-only: stored to answer the provider's digest challenges. */
+            password?: string | null;
+            /** Format: int32 */
+            port?: number;
+            /** @description Register to the provider (needs username and password). */
+            register?: boolean;
+            transport?: null | components["schemas"]["SipTransport"];
+            username?: string | null;
         };
         CreateUserRequest: {
             email: string;
@@ -1100,6 +1535,18 @@ export interface components {
             code: string;
             message: string;
         };
+        /** @description A SIP extension. The password is never shown (only its HA1 is stored). */
+        ExtensionView: {
+            created_at: components["schemas"]["Timestamp"];
+            display_name: string;
+            extension: string;
+            id: components["schemas"]["SipExtensionId"];
+            /** @description False after the SIP domain changed: set the password again. */
+            password_realm_current: boolean;
+            /** @description The realm the password was set under. */
+            realm: string;
+            user_id?: null | components["schemas"]["UserId"];
+        };
         Health: {
             status: string;
         };
@@ -1117,6 +1564,54 @@ export interface components {
             website_token?: string | null;
             /** @description For webchat: the snippet to paste into the website. */
             widget_snippet?: string | null;
+        };
+        /** @description What pressing a key (or timing out) does. */
+        IvrAction: {
+            team_id: components["schemas"]["TeamId"];
+            /** @enum {string} */
+            type: "queue";
+        } | {
+            menu_id: components["schemas"]["IvrMenuId"];
+            /** @enum {string} */
+            type: "menu";
+        } | {
+            /** @enum {string} */
+            type: "voicemail";
+        } | {
+            /** @enum {string} */
+            type: "hangup";
+        };
+        /** Format: int64 */
+        IvrMenuId: number;
+        /** @description An IVR menu as admins write it. */
+        IvrMenuSpec: {
+            invalid_prompt?: null | components["schemas"]["Prompt"];
+            /**
+             * Format: int32
+             * @description Replays of the prompt after an invalid key or a timeout.
+             */
+            max_retries?: number;
+            name: string;
+            options?: components["schemas"]["IvrOption"][];
+            prompt: components["schemas"]["Prompt"];
+            /** @description After the last retry. */
+            timeout_action?: components["schemas"]["IvrAction"];
+            /**
+             * Format: int32
+             * @description Seconds to wait for a key after the prompt.
+             */
+            timeout_secs?: number;
+        };
+        /** @description A stored IVR menu: its spec plus id and times. */
+        IvrMenuView: components["schemas"]["IvrMenuSpec"] & {
+            created_at: components["schemas"]["Timestamp"];
+            id: components["schemas"]["IvrMenuId"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        IvrOption: {
+            action: components["schemas"]["IvrAction"];
+            /** @description '0'-'9', '*' or '#'. */
+            digit: string;
         };
         ListOf_ApiTokenInfo: {
             data: {
@@ -1136,6 +1631,19 @@ export interface components {
                 updated_at: components["schemas"]["Timestamp"];
             })[];
         };
+        ListOf_ExtensionView: {
+            data: {
+                created_at: components["schemas"]["Timestamp"];
+                display_name: string;
+                extension: string;
+                id: components["schemas"]["SipExtensionId"];
+                /** @description False after the SIP domain changed: set the password again. */
+                password_realm_current: boolean;
+                /** @description The realm the password was set under. */
+                realm: string;
+                user_id?: null | components["schemas"]["UserId"];
+            }[];
+        };
         ListOf_InboxView: {
             data: {
                 channel: components["schemas"]["Channel"];
@@ -1150,6 +1658,13 @@ export interface components {
                 /** @description For webchat: the snippet to paste into the website. */
                 widget_snippet?: string | null;
             }[];
+        };
+        ListOf_IvrMenuView: {
+            data: (components["schemas"]["IvrMenuSpec"] & {
+                created_at: components["schemas"]["Timestamp"];
+                id: components["schemas"]["IvrMenuId"];
+                updated_at: components["schemas"]["Timestamp"];
+            })[];
         };
         ListOf_Member: {
             data: {
@@ -1175,6 +1690,17 @@ export interface components {
                 kind: components["schemas"]["MessageKind"];
                 sender: components["schemas"]["Sender"];
                 status: components["schemas"]["DeliveryStatus"];
+            }[];
+        };
+        ListOf_NumberView: {
+            data: {
+                created_at: components["schemas"]["Timestamp"];
+                default_team_id?: null | components["schemas"]["TeamId"];
+                id: components["schemas"]["VoiceNumberId"];
+                inbox_id: components["schemas"]["InboxId"];
+                ivr_menu_id?: null | components["schemas"]["IvrMenuId"];
+                /** @description E.164; unique across all workspaces. */
+                number: string;
             }[];
         };
         ListOf_OfferView: {
@@ -1229,6 +1755,22 @@ export interface components {
                 name: string;
             }[];
         };
+        ListOf_TrunkView: {
+            data: {
+                created_at: components["schemas"]["Timestamp"];
+                has_password: boolean;
+                host: string;
+                id: components["schemas"]["SipTrunkId"];
+                inbound_auth: boolean;
+                inbound_ips: string[];
+                name: string;
+                /** Format: int32 */
+                port: number;
+                register: boolean;
+                transport: components["schemas"]["SipTransport"];
+                username?: string | null;
+            }[];
+        };
         LiveStats: {
             /** Format: int64 */
             active: number;
@@ -1247,6 +1789,11 @@ export interface components {
             token: string;
             user: components["schemas"]["User"];
         };
+        /**
+         * @description What happens to a caller who waited `max_queue_wait_secs`.
+         * @enum {string}
+         */
+        MaxWaitAction: "voicemail" | "callback" | "hangup";
         MeResponse: {
             user: components["schemas"]["User"];
             workspaces: components["schemas"]["WorkspaceMembership"][];
@@ -1300,6 +1847,15 @@ export interface components {
             kind?: null | components["schemas"]["MessageKind"];
             whatsapp_template?: null | components["schemas"]["WhatsappTemplate"];
         };
+        NumberView: {
+            created_at: components["schemas"]["Timestamp"];
+            default_team_id?: null | components["schemas"]["TeamId"];
+            id: components["schemas"]["VoiceNumberId"];
+            inbox_id: components["schemas"]["InboxId"];
+            ivr_menu_id?: null | components["schemas"]["IvrMenuId"];
+            /** @description E.164; unique across all workspaces. */
+            number: string;
+        };
         /** @description An offer to the caller: accept or decline before `expires_at`. */
         OfferView: {
             agent_id: components["schemas"]["UserId"];
@@ -1312,6 +1868,56 @@ export interface components {
             /** Format: int32 */
             after_secs: number;
             to_team_id: components["schemas"]["TeamId"];
+        };
+        Paginated_Call: {
+            data: {
+                agent_user_id?: null | components["schemas"]["UserId"];
+                answered_at?: null | components["schemas"]["Timestamp"];
+                callback_status?: null | components["schemas"]["CallbackStatus"];
+                contact_id: components["schemas"]["ContactId"];
+                /** @description The voice conversation the call belongs to (the contact's history). */
+                conversation_id: components["schemas"]["ConversationId"];
+                direction: components["schemas"]["CallDirection"];
+                disposition?: null | components["schemas"]["CallDisposition"];
+                ended_at?: null | components["schemas"]["Timestamp"];
+                /** @description The caller: the customer inbound, our DID outbound. */
+                from_number: string;
+                id: components["schemas"]["CallId"];
+                inbox_id: components["schemas"]["InboxId"];
+                offered_at: components["schemas"]["Timestamp"];
+                recording_attachment_id?: null | components["schemas"]["AttachmentId"];
+                sip_call_id?: string | null;
+                /**
+                 * Format: int64
+                 * @description Answered → ended; 0 for unanswered calls; set at the end.
+                 */
+                talk_ms?: number | null;
+                team_id?: null | components["schemas"]["TeamId"];
+                /** @description The callee: our DID inbound, the customer outbound. */
+                to_number: string;
+                voice_number_id?: null | components["schemas"]["VoiceNumberId"];
+                voicemail_attachment_id?: null | components["schemas"]["AttachmentId"];
+                /**
+                 * Format: int64
+                 * @description Offered → answered (or → ended when never answered); set at the end.
+                 */
+                wait_ms?: number | null;
+            }[];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor?: string | null;
+        };
+        Paginated_CallbackRequest: {
+            data: {
+                call_id?: null | components["schemas"]["CallId"];
+                id: components["schemas"]["CallbackRequestId"];
+                name?: string | null;
+                phone: string;
+                requested_at: components["schemas"]["Timestamp"];
+                source: components["schemas"]["CallbackSource"];
+                status: components["schemas"]["CallbackRequestStatus"];
+            }[];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         Paginated_Contact: {
             data: {
@@ -1397,6 +2003,14 @@ export interface components {
         };
         /** @enum {string} */
         Priority: "none" | "low" | "medium" | "high" | "urgent";
+        /** @description What a caller hears: text spoken by TTS, or an uploaded recording. */
+        Prompt: {
+            tts: string;
+            /** @description Language/voice of the synthesiser, e.g. "en". */
+            voice?: string;
+        } | {
+            attachment_id: components["schemas"]["AttachmentId"];
+        };
         QueuedConversation: {
             conversation_id: components["schemas"]["ConversationId"];
             /** @description Agents it is offered to right now. */
@@ -1543,6 +2157,12 @@ export interface components {
         };
         /** @enum {string} */
         SenderType: "contact" | "user" | "system";
+        /** Format: int64 */
+        SipExtensionId: number;
+        /** @enum {string} */
+        SipTransport: "udp" | "tcp";
+        /** Format: int64 */
+        SipTrunkId: number;
         /** @description A skill a conversation needs, at least at `min_level`. */
         SkillRequirement: {
             /** Format: int32 */
@@ -1738,10 +2358,52 @@ export interface components {
         };
         /** Format: date-time */
         Timestamp: string;
+        /** @description A SIP trunk; the password is write-only (`has_password` tells if set). */
+        TrunkView: {
+            created_at: components["schemas"]["Timestamp"];
+            has_password: boolean;
+            host: string;
+            id: components["schemas"]["SipTrunkId"];
+            inbound_auth: boolean;
+            inbound_ips: string[];
+            name: string;
+            /** Format: int32 */
+            port: number;
+            register: boolean;
+            transport: components["schemas"]["SipTransport"];
+            username?: string | null;
+        };
+        UpdateExtension: {
+            display_name?: string | null;
+            /** @description Write-only; re-hashed under the current SIP domain. */
+            password?: string | null;
+            /** Format: int64 */
+            user_id?: number | null;
+        };
         UpdateInboxRequest: {
             /** @description Keys to change; `null` removes a key. Omitted keys (and secrets) stay. */
             config?: Record<string, never> | null;
             name?: string | null;
+        };
+        UpdateNumber: {
+            /** Format: int64 */
+            default_team_id?: number | null;
+            inbox_id?: null | components["schemas"]["InboxId"];
+            /** Format: int64 */
+            ivr_menu_id?: number | null;
+        };
+        UpdateTrunk: {
+            host?: string | null;
+            inbound_auth?: boolean | null;
+            inbound_ips?: string[] | null;
+            name?: string | null;
+            /** @description Write-only; `null` removes it. */
+            password?: string | null;
+            /** Format: int32 */
+            port?: number | null;
+            register?: boolean | null;
+            transport?: null | components["schemas"]["SipTransport"];
+            username?: string | null;
         };
         UpdateUserRequest: {
             name?: string | null;
@@ -1756,6 +2418,38 @@ export interface components {
         };
         /** Format: int64 */
         UserId: number;
+        /** Format: int64 */
+        VoiceNumberId: number;
+        /** @description A workspace's voice settings. Missing keys take their defaults. */
+        VoiceSettings: {
+            /** Format: int32 */
+            max_queue_wait_secs?: number;
+            max_wait_action?: components["schemas"]["MaxWaitAction"];
+            /** Format: int32 */
+            other_channels_every_secs?: number;
+            /** @description Announced to waiting callers (TTS), e.g. "You can also write to us on WhatsApp". */
+            other_channels_message?: string | null;
+            /** @description Record every call (WAV). */
+            recording?: boolean;
+            /**
+             * Format: int32
+             * @description How long an agent's phone rings before the call moves on.
+             */
+            ring_timeout_secs?: number;
+            /**
+             * @description The SIP domain (and digest realm) phones register to; `null` on
+             *     save means the default `ws<id>.switchboard.local`. Extensions keep
+             *     the realm their password was set under, so a change does not lock
+             *     phones out, but each extension's password must be set again for the
+             *     new realm (`password_realm_current` shows which).
+             */
+            sip_domain?: string | null;
+            /**
+             * Format: int32
+             * @description After-call work: the agent gets no new call for this long.
+             */
+            wrap_up_secs?: number;
+        };
         WebhookSigningKey: {
             /** @description `X-Switchboard-Signature: sha256=<hex HMAC-SHA256(key, raw body)>`. */
             key: string;
@@ -1768,6 +2462,19 @@ export interface components {
             name: string;
             /** @description Values for the body's `{{1}}`, `{{2}}`, … in order. */
             parameters?: string[];
+        };
+        WidgetCallbackAccepted: {
+            id: components["schemas"]["CallbackRequestId"];
+            status: components["schemas"]["CallbackRequestStatus"];
+        };
+        WidgetCallbackRequest: {
+            name?: string | null;
+            /**
+             * @description The visitor's number in international form (+380…); spaces and
+             *     dashes are allowed.
+             */
+            phone: string;
+            website_token: string;
         };
         WidgetContact: {
             email?: string | null;
@@ -1963,6 +2670,53 @@ export interface operations {
                 };
             };
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    widget_callback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetCallbackRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetCallbackAccepted"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2387,6 +3141,301 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_calls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `inbound` or `outbound`. */
+                direction: string | null;
+                /** @description answered, abandoned, missed, voicemail, failed, busy, no_answer. */
+                disposition: string | null;
+                /** @description An agent's user id, or `me`. */
+                agent: string | null;
+                contact: number | null;
+                team: number | null;
+                /** @description Offered at or after (RFC 3339). */
+                from: string | null;
+                /** @description Offered before (RFC 3339). */
+                to: string | null;
+                cursor: string | null;
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paginated_Call"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    click_to_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClickToCall"];
+            };
+        };
+        responses: {
+            /** @description accepted for dialing */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    callback_requests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description pending, dialing, done or failed (default: all). */
+                status: string | null;
+                cursor: string | null;
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paginated_CallbackRequest"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    missed_calls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description pending (default), done, dismissed or all. */
+                status: string | null;
+                cursor: string | null;
+                limit: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paginated_Call"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    dismiss_missed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_a_missed_call */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": number[];
+                };
+            };
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": number[];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    voicemail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": number[];
+                };
+            };
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": number[];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4265,6 +5314,769 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Member"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_extensions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_ExtensionView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_extension: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateExtension"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description extension_taken / agent_has_extension */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_extension: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_extension: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateExtension"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtensionView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_menus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_IvrMenuView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_menu: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IvrMenuSpec"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IvrMenuView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_menu: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IvrMenuView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_menu: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IvrMenuSpec"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IvrMenuView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_menu: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_numbers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_NumberView"];
+                };
+            };
+        };
+    };
+    create_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateNumber"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NumberView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description number_taken (in any workspace) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateNumber"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NumberView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceSettings"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VoiceSettings"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VoiceSettings"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description sip_domain_taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_trunks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOf_TrunkView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_trunk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTrunk"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrunkView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_trunk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrunkView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_trunk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_trunk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateTrunk"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrunkView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {

@@ -94,7 +94,7 @@ pub async fn widget_upload(
 /// Downloads need no session: the URL's key is the permission (visitors
 /// fetch agents' files and vice versa). Only images display inline; every
 /// other type downloads, and nothing served here may run scripts.
-pub async fn download(State(st): State<AppState>, ApiPath(path): ApiPath<(i64, i64, String, String)>) -> ApiResult<Response> {
+pub async fn download(State(st): State<AppState>, headers: HeaderMap, ApiPath(path): ApiPath<(i64, i64, String, String)>) -> ApiResult<Response> {
     let (ws, id, key, _name) = path;
     let file = st.store.attachment_file(WorkspaceId(ws), AttachmentId(id), &key).await?.ok_or(ApiError::NotFound)?;
     let inline = file.content_type.starts_with("image/") && file.content_type != "image/svg+xml";
@@ -103,7 +103,7 @@ pub async fn download(State(st): State<AppState>, ApiPath(path): ApiPath<(i64, i
         if inline { "inline" } else { "attachment" },
         file.filename.replace(['"', '\\'], "_")
     );
-    let mut resp = (StatusCode::OK, file.data).into_response();
+    let mut resp = ranged(file.data, &headers);
     let h = resp.headers_mut();
     let ct = if inline { file.content_type.as_str() } else { "application/octet-stream" };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
@@ -133,5 +133,102 @@ pub fn message_text(content: Option<&str>, has_files: bool) -> ApiResult<String>
         Some(c) => Ok(validate::text("content", c, validate::MAX_MESSAGE_CHARS)?),
         None if has_files => Ok(String::new()),
         None => Err(ApiError::Validation("content: must not be empty".into())),
+    }
+}
+
+/// What a `Range` header asks of a body of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No range, or one we may ignore (RFC 9110 §14.2: another unit,
+    /// several ranges, or a syntactically invalid one): the whole body.
+    Full,
+    /// Inclusive byte positions, within the body.
+    Part { start: u64, end: u64 },
+    /// A valid range that no byte of the body satisfies: 416.
+    Unsatisfiable,
+}
+
+pub fn parse_range(header: Option<&str>, len: u64) -> RangeRequest {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return RangeRequest::Full };
+    if spec.contains(',') {
+        return RangeRequest::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else { return RangeRequest::Full };
+    let (first, last) = (first.trim(), last.trim());
+    let num = |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    match (first.is_empty(), last.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => match num(last) {
+            None => RangeRequest::Full,
+            Some(0) => RangeRequest::Unsatisfiable,
+            Some(_) if len == 0 => RangeRequest::Unsatisfiable,
+            Some(n) => RangeRequest::Part { start: len.saturating_sub(n), end: len - 1 },
+        },
+        (false, _) => {
+            let Some(start) = num(first) else { return RangeRequest::Full };
+            let end = if last.is_empty() {
+                None
+            } else {
+                match num(last) {
+                    Some(e) if e >= start => Some(e),
+                    _ => return RangeRequest::Full,
+                }
+            };
+            if start >= len {
+                return RangeRequest::Unsatisfiable;
+            }
+            RangeRequest::Part { start, end: end.map_or(len - 1, |e| e.min(len - 1)) }
+        }
+        (true, true) => RangeRequest::Full,
+    }
+}
+
+/// The body as the request's `Range` asks: 200 whole, 206 with
+/// `Content-Range`, or 416 with `Content-Range: bytes */len`. Browsers'
+/// audio players seek with ranges, so recordings need this.
+pub fn ranged(data: Vec<u8>, headers: &HeaderMap) -> Response {
+    let len = data.len() as u64;
+    let range = parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), len);
+    let mut resp = match range {
+        RangeRequest::Full => (StatusCode::OK, data).into_response(),
+        RangeRequest::Part { start, end } => {
+            let part = data.get(start as usize..=end as usize).map(<[u8]>::to_vec).unwrap_or_default();
+            let mut r = (StatusCode::PARTIAL_CONTENT, part).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+        RangeRequest::Unsatisfiable => {
+            let mut r = ApiError::RangeNotSatisfiable.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+    };
+    resp.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    resp
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::{parse_range, RangeRequest::*};
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Full);
+        assert_eq!(parse_range(Some("bytes=0-3"), 10), Part { start: 0, end: 3 });
+        assert_eq!(parse_range(Some("bytes=4-"), 10), Part { start: 4, end: 9 });
+        assert_eq!(parse_range(Some("bytes=5-100"), 10), Part { start: 5, end: 9 });
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Part { start: 7, end: 9 });
+        assert_eq!(parse_range(Some("bytes=-30"), 10), Part { start: 0, end: 9 });
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-0"), 0), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=3-1"), 10), Full);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Full);
+        assert_eq!(parse_range(Some("bytes=a-b"), 10), Full);
     }
 }

@@ -52,10 +52,15 @@ pub async fn create_inbox(
     let name = validate::name("name", &req.name)?;
     inbox_config::check(req.channel, &req.config, false)?;
     let website_token = (req.channel == Channel::Webchat).then(|| auth::random_secret()[..24].to_owned());
-    let inbox = st
-        .store
-        .create_inbox(ctx.ws(), NewInbox { name, channel: req.channel, config: req.config, website_token }, st.now())
-        .await?;
+    let new = NewInbox { name, channel: req.channel, config: req.config, website_token };
+    let inbox = if req.channel == Channel::Voice {
+        // The listed numbers become `voice_numbers` rows in the same
+        // transaction (the config key then mirrors them; see inbox_config).
+        let numbers = voice_numbers(&new.config)?;
+        st.store.create_voice_inbox(ctx.ws(), new, numbers, st.now()).await?
+    } else {
+        st.store.create_inbox(ctx.ws(), new, st.now()).await?
+    };
     Ok((StatusCode::CREATED, Json(view(&inbox, &public_base(&headers)))))
 }
 
@@ -87,6 +92,9 @@ pub async fn update_inbox(
     let name = req.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
     if let Some(config) = &req.config {
         inbox_config::check(existing.channel, config, true)?;
+        if existing.channel == Channel::Voice && config.contains_key("numbers") {
+            return Err(ApiError::Validation("config: numbers are managed with /voice/numbers".into()));
+        }
     }
     let inbox = st.store.update_inbox(ctx.ws(), InboxId(id), InboxPatch { name, config: req.config }).await?;
     Ok(Json(view(&inbox, &public_base(&headers))))
@@ -99,4 +107,18 @@ pub async fn delete_inbox(State(st): State<AppState>, ctx: Ctx, ApiPath(path): A
     ctx.require(Role::Admin)?;
     st.store.delete_inbox(ctx.ws(), InboxId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The E.164 numbers listed in a new voice inbox's config.
+fn voice_numbers(config: &serde_json::Map<String, serde_json::Value>) -> ApiResult<Vec<String>> {
+    let Some(list) = config.get("numbers").and_then(|v| v.as_array()) else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(list.len());
+    for v in list {
+        let n = switchboard_core::voice::e164("numbers", v.as_str().unwrap_or_default())?;
+        if out.contains(&n) {
+            return Err(ApiError::Validation(format!("numbers: {n} is listed twice")));
+        }
+        out.push(n);
+    }
+    Ok(out)
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod automation;
+pub mod calls;
 pub mod contacts;
 pub mod conversations;
 pub mod files;
@@ -13,6 +14,7 @@ pub mod realtime;
 pub mod routing;
 pub mod system;
 pub mod teams;
+pub mod voice;
 pub mod webhooks;
 pub mod widget;
 pub mod workspace;

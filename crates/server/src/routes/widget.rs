@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for Visitor {
 /// When an inbox lists `allowed_origins`, browsers on other sites are
 /// refused. (Non-browser clients send no Origin and are not affected: the
 /// check protects visitors, the token protects data.)
-fn check_origin(inbox: &Inbox, headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn check_origin(inbox: &Inbox, headers: &HeaderMap) -> ApiResult<()> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(()) };
     let Some(allowed) = inbox.config.get("allowed_origins").and_then(|v| v.as_array()) else { return Ok(()) };
     if allowed.is_empty() || allowed.iter().any(|a| a.as_str().is_some_and(|a| a == "*" || a.trim_end_matches('/') == origin)) {
@@ -61,7 +61,7 @@ fn check_origin(inbox: &Inbox, headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-fn rate_limit(st: &AppState, ip: &str) -> ApiResult<()> {
+pub(crate) fn rate_limit(st: &AppState, ip: &str) -> ApiResult<()> {
     if let Ok(mut limiter) = st.limiters.public.lock()
         && let Err(retry_ms) = limiter.check(&ip.to_owned(), st.now().0) {
             return Err(ApiError::RateLimited { retry_after_secs: (retry_ms as u64).div_ceil(1000) });
