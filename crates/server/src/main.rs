@@ -20,6 +20,7 @@ mod outbox;
 mod router;
 mod routes;
 mod state;
+mod voice;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -83,8 +84,30 @@ struct ServeArgs {
     /// How often email inboxes' mailboxes are read (IMAP), in ms.
     #[arg(long, env = "SWITCHBOARD_EMAIL_POLL_MS", default_value_t = 30_000, hide = true)]
     email_poll_ms: u64,
+    /// SIP server (UDP and TCP) address for phones and trunks; `off`
+    /// disables voice. Default 0.0.0.0:5060 (if that port is taken, the
+    /// server starts without voice and says so).
+    #[arg(long, env = "SWITCHBOARD_SIP_LISTEN")]
+    sip_listen: Option<String>,
+    /// The IP address phones and trunks reach us at, put in SDP, Via and
+    /// Contact (set it behind 1:1 NAT). Default: the SIP listen IP, or for
+    /// 0.0.0.0 the address of the outward interface.
+    #[arg(long, env = "SWITCHBOARD_SIP_PUBLIC_IP")]
+    sip_public_ip: Option<std::net::IpAddr>,
+    /// UDP port range for RTP (even ports) and RTCP (odd), `MIN-MAX`.
+    #[arg(long, env = "SWITCHBOARD_RTP_PORTS", default_value = "20000-30000", value_parser = parse_port_range)]
+    rtp_ports: (u16, u16),
     #[command(flatten)]
     store: StoreArgs,
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or("expected MIN-MAX, e.g. 20000-30000")?;
+    let (a, b): (u16, u16) = (a.trim().parse().map_err(|_| "bad MIN port")?, b.trim().parse().map_err(|_| "bad MAX port")?);
+    if a == 0 || b <= a {
+        return Err("expected 0 < MIN < MAX".into());
+    }
+    Ok((a, b))
 }
 
 #[derive(Subcommand)]
@@ -163,6 +186,12 @@ async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
 }
 
 async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
+    // Every agent socket, call leg and database connection is a descriptor;
+    // the usual soft limit (1,024) would cap a node long before its CPU does.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let store = open_store(&args.store).await?;
     let bus = match &args.nats_url {
         Some(url) => Bus::with_nats(url, &args.nats_subject).await.context("connecting to NATS")?,
@@ -194,6 +223,7 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     }
     outbox::spawn(st.clone(), std::time::Duration::from_millis(args.outbox_poll_ms.max(10)));
     email_poller::spawn(st.clone(), std::time::Duration::from_millis(args.email_poll_ms.max(100)));
+    start_voice(&st, &args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
@@ -226,6 +256,39 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         .await?;
     store.close().await;
     Ok(())
+}
+
+/// Starts the SIP server and media plane unless `--sip-listen off`. An
+/// explicitly configured address that cannot be bound is fatal; the
+/// default one (0.0.0.0:5060) only warns, so a second server on the same
+/// host still serves HTTP.
+async fn start_voice(st: &AppState, args: &ServeArgs) -> anyhow::Result<()> {
+    let explicit = args.sip_listen.is_some();
+    let raw = args.sip_listen.clone().unwrap_or_else(|| "0.0.0.0:5060".to_owned());
+    if raw.trim().eq_ignore_ascii_case("off") {
+        println!("SIP off");
+        return Ok(());
+    }
+    let sip_listen: SocketAddr = raw.trim().parse().with_context(|| format!("--sip-listen {raw:?}: expected IP:PORT or off"))?;
+    let cfg = voice::VoiceConfig {
+        sip_listen,
+        public_ip: args.sip_public_ip,
+        rtp_port_min: args.rtp_ports.0,
+        rtp_port_max: args.rtp_ports.1,
+        work_dir: args.store.data_dir.join("voice"),
+    };
+    match voice::start(st.clone(), cfg).await {
+        Ok(l) => {
+            println!("SIP listening on udp:{} tcp:{}", l.udp, l.tcp);
+            Ok(())
+        }
+        Err(e) if !explicit => {
+            tracing::warn!(error = %e, %sip_listen, "SIP server not started (set --sip-listen to choose another address)");
+            println!("SIP off ({sip_listen}: {e})");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("starting the SIP server on {sip_listen}"))),
+    }
 }
 
 async fn shutdown_signal() {

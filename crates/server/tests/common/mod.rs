@@ -21,6 +21,10 @@ pub struct Server {
     pub base: String,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// The SIP server's UDP and TCP addresses (from "SIP listening on …";
+    /// tests bind it to 127.0.0.1:0 unless they pass `--sip-listen`).
+    pub sip_udp: Option<std::net::SocketAddr>,
+    pub sip_tcp: Option<std::net::SocketAddr>,
 }
 
 impl Server {
@@ -36,6 +40,8 @@ impl Server {
         // Tests count conversations: the demo's sample WhatsApp/Telegram
         // customers stay out unless a test asks for them (`--demo-channels on`).
         cmd.env("SWITCHBOARD_DEMO_CHANNELS", "off");
+        // Parallel tests must not fight over port 5060.
+        cmd.env("SWITCHBOARD_SIP_LISTEN", "127.0.0.1:0");
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
@@ -43,8 +49,19 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn switchboard");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let (mut sip_udp, mut sip_tcp) = (None, None);
         let base = tokio::time::timeout(Duration::from_secs(60), async {
             while let Ok(Some(line)) = lines.next_line().await {
+                // Printed before the HTTP line.
+                if let Some(rest) = line.strip_prefix("SIP listening on ") {
+                    for part in rest.split_whitespace() {
+                        if let Some(a) = part.strip_prefix("udp:") {
+                            sip_udp = a.parse().ok();
+                        } else if let Some(a) = part.strip_prefix("tcp:") {
+                            sip_tcp = a.parse().ok();
+                        }
+                    }
+                }
                 if let Some(url) = line.strip_prefix("Switchboard listening on ") {
                     return url.trim().to_owned();
                 }
@@ -55,7 +72,7 @@ impl Server {
         .expect("switchboard did not start within 60 s");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base, data_dir: data_dir.to_path_buf(), database_url: database_url.map(str::to_owned) }
+        Server { child, base, data_dir: data_dir.to_path_buf(), database_url: database_url.map(str::to_owned), sip_udp, sip_tcp }
     }
 
     /// Kills the process without a graceful shutdown, as a crash would.

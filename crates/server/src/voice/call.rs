@@ -1,0 +1,872 @@
+//! One inbound call, from INVITE to the CDR: answer, IVR, queue, ringing
+//! agents, the bridge, recording and the end. Runs in its own task; SIP
+//! goes through the signaling task (`Cmd`), media through the media plane.
+
+use super::media::{CallMediaHandle, LegRole, MediaEvent, start_call_media};
+use super::{CallEvent, Cmd, Pbx, Ringable, token};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::voice::{CallDirection, CallDisposition, CallMedia, IvrAction, IvrMenuSpec, MaxWaitAction, Prompt as PromptSpec};
+use switchboard_core::{CallId, TeamId, UserId, WorkspaceId};
+use switchboard_store::{NewCall, NewCallFile, NewCallbackRequest, NumberRoute};
+use switchboard_voice::media::prompt::Prompt;
+use switchboard_voice::media::sdp::{self, LocalMedia, SessionDescription};
+use switchboard_voice::sip::{Dialog, Method, NameAddr, Peer, Request, Response, SipMessage, TransactionKey, Uri};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Longest voicemail message.
+const VOICEMAIL_MAX: Duration = Duration::from_secs(60);
+/// How often a waiting call looks for a free agent.
+const QUEUE_TICK: Duration = Duration::from_millis(500);
+
+/// What a waiting call task can be woken by.
+#[derive(Debug)]
+enum Ev {
+    CallerGone,
+    Dtmf(char),
+    AgentResponse(Response),
+    AgentBye,
+    AgentTimeout,
+    Deadline,
+}
+
+/// The caller's side of the call and everything the task needs.
+struct Call {
+    pbx: Arc<Pbx>,
+    ws: WorkspaceId,
+    call: CallId,
+    serial: u64,
+    route: NumberRoute,
+    caller_number: String,
+    caller_peer: Peer,
+    caller_dialog: Dialog,
+    caller_call_id: String,
+    /// The agent leg's Call-ID while one is rung or talking, and its events.
+    agent_call_id: Option<String>,
+    agent_rx: Option<mpsc::UnboundedReceiver<CallEvent>>,
+    rx: mpsc::UnboundedReceiver<CallEvent>,
+    media: CallMediaHandle,
+    media_rx: mpsc::Receiver<MediaEvent>,
+    /// Our SDP answer, repeated for session-refresh re-INVITEs.
+    answer_sdp: String,
+    recording: Option<PathBuf>,
+    caller_gone: bool,
+}
+
+/// How the call ended, for the CDR.
+enum End {
+    /// Connected to this agent.
+    Answered,
+    Abandoned,
+    Missed,
+    Voicemail,
+}
+
+pub(super) async fn inbound(
+    pbx: Arc<Pbx>,
+    key: TransactionKey,
+    invite: Request,
+    from: Peer,
+    rx: mpsc::UnboundedReceiver<CallEvent>,
+) {
+    let call_id = invite.call_id().map(str::to_owned).unwrap_or_default();
+    let respond = |code: u16, reason: &str| {
+        let _ = pbx.cmd.send(Cmd::Respond { key: key.clone(), response: Response::for_request(&invite, code, reason, Some(&token())) });
+        let _ = pbx.cmd.send(Cmd::Unbind { call_id: call_id.clone() });
+    };
+    let Some(number) = dialled_number(&invite) else {
+        respond(404, "Not Found");
+        return;
+    };
+    let route = match pbx.st.store.lookup_number(&number).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            tracing::info!(%number, "INVITE to an unknown number");
+            respond(404, "Not Found");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "number lookup");
+            respond(500, "Server Internal Error");
+            return;
+        }
+    };
+    let offer = std::str::from_utf8(&invite.body).ok().and_then(|s| SessionDescription::parse(s).ok());
+    let Some(offer) = offer else {
+        // No offer (late offer is not supported) or unreadable SDP.
+        respond(488, "Not Acceptable Here");
+        return;
+    };
+    let leg = match pbx.media.open_leg().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "no RTP port for a call");
+            respond(503, "Service Unavailable");
+            return;
+        }
+    };
+    let local = LocalMedia::new(pbx.advertised_ip, leg.local_rtp.port(), rand::random::<u32>().into());
+    let (answer, negotiated) = match sdp::answer(&offer, &local) {
+        Ok(a) => a,
+        Err(_) => {
+            respond(488, "Not Acceptable Here");
+            return;
+        }
+    };
+    let ws = route.number.workspace_id;
+    let caller_number = caller_number(&invite);
+    let new = NewCall {
+        direction: CallDirection::Inbound,
+        voice_number_id: route.number.id,
+        remote_number: Some(caller_number.clone()),
+        contact_id: None,
+        agent_user_id: None,
+        sip_call_id: Some(call_id.clone()),
+    };
+    let call = match pbx.st.store.create_call(ws, new, pbx.st.now()).await {
+        Ok(w) => {
+            let id = w.value.id;
+            pbx.st.publish(w.events);
+            id
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "create_call");
+            respond(500, "Server Internal Error");
+            return;
+        }
+    };
+    let to_tag = token();
+    let contact = contact_of(&pbx, from, route.number.number.trim_start_matches('+'));
+    let Ok(dialog) = Dialog::uas(&invite, &to_tag, contact.clone()) else {
+        respond(400, "Bad Request");
+        let _ = pbx.st.store.end_call(ws, call, CallDisposition::Missed, pbx.st.now()).await;
+        return;
+    };
+    let answer_sdp = answer.to_sdp_string();
+    let mut ok = Response::for_request(&invite, 200, "OK", Some(&to_tag));
+    ok.headers.push("Contact", contact.to_string());
+    ok.headers.push("Allow", super::sip_server::ALLOW);
+    ok.headers.push("Content-Type", "application/sdp");
+    ok.body = answer_sdp.clone().into_bytes();
+    let _ = pbx.cmd.send(Cmd::Respond { key, response: ok });
+
+    let recording = route
+        .settings
+        .recording
+        .then(|| pbx.work_dir.join("recordings").join(format!("call-{}-{}.wav", ws.0, call.0)));
+    let (media, media_rx) = start_call_media(&pbx.media, leg, negotiated, recording.clone());
+    tracing::info!(workspace = %ws.0, call = %call.0, %number, from = %caller_number, "call answered by the PBX");
+    let serial = pbx.new_call_serial();
+    let mut c = Call {
+        pbx,
+        ws,
+        call,
+        serial,
+        route,
+        caller_number,
+        caller_peer: from,
+        caller_dialog: dialog,
+        caller_call_id: call_id,
+        agent_call_id: None,
+        agent_rx: None,
+        rx,
+        media,
+        media_rx,
+        answer_sdp,
+        recording,
+        caller_gone: false,
+    };
+    let end = c.run().await;
+    c.finish(end).await;
+}
+
+/// The E.164 number dialled: the Request-URI user, else the To user;
+/// `+` optional, visual separators ignored.
+fn dialled_number(invite: &Request) -> Option<String> {
+    let from_uri = invite.uri.user.clone();
+    let from_to = invite.to().ok().and_then(|t| t.uri.user);
+    [from_uri, from_to].into_iter().flatten().find_map(|u| e164(&u))
+}
+
+fn e164(user: &str) -> Option<String> {
+    let user = user.split(';').next().unwrap_or(user);
+    let digits: String = user.chars().filter(|c| !matches!(c, '-' | '.' | ' ' | '(' | ')')).collect();
+    let digits = digits.strip_prefix('+').unwrap_or(&digits);
+    (7..=15).contains(&digits.len()).then_some(())?;
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| format!("+{digits}"))
+}
+
+/// The caller's number for the CDR: E.164 when it looks like one, else the
+/// SIP user (an extension or a name), else "anonymous".
+fn caller_number(invite: &Request) -> String {
+    let user = invite.from().ok().and_then(|f| f.uri.user);
+    match user {
+        Some(u) => e164(&u).unwrap_or_else(|| u.chars().take(64).collect()),
+        None => "anonymous".to_owned(),
+    }
+}
+
+fn contact_of(pbx: &Pbx, peer: Peer, user: &str) -> NameAddr {
+    let addr = pbx.local_addr(peer.transport);
+    let transport = match peer.transport {
+        switchboard_voice::sip::Transport::Tcp => ";transport=tcp",
+        _ => "",
+    };
+    let text = format!("<sip:{user}@{}{transport}>", fmt_addr(addr));
+    NameAddr::parse(&text).unwrap_or_else(|_| NameAddr::new(Uri::sip(Some(user), &addr.ip().to_string(), Some(addr.port()))))
+}
+
+fn fmt_addr(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v4) => v4.to_string(),
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+    }
+}
+
+fn via(pbx: &Pbx, peer: Peer) -> String {
+    format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", peer.transport.via_token(), fmt_addr(pbx.local_addr(peer.transport)), token())
+}
+
+/// A short 1 kHz beep before voicemail recording.
+fn beep() -> Arc<Prompt> {
+    let pcm = (0..2400).map(|i| ((i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 8000.0).sin() * 8000.0) as i16).collect();
+    Arc::new(Prompt::from_pcm(pcm))
+}
+
+impl Call {
+    async fn run(&mut self) -> End {
+        let mut next = match self.route.menu.clone() {
+            Some(menu) => self.ivr(menu.spec).await,
+            None => match self.route.number.default_team_id {
+                Some(team) => IvrAction::Queue { team_id: team },
+                None => IvrAction::Voicemail,
+            },
+        };
+        loop {
+            next = match next {
+                IvrAction::Queue { team_id } => return self.queue(team_id).await,
+                IvrAction::Voicemail => return self.voicemail().await,
+                IvrAction::Hangup => {
+                    if self.caller_gone {
+                        return End::Abandoned;
+                    }
+                    self.bye_caller();
+                    return End::Missed;
+                }
+                IvrAction::Menu { menu_id } => match self.pbx.st.store.get_ivr_menu(self.ws, menu_id).await {
+                    Ok(Some(menu)) => self.ivr(menu.spec).await,
+                    _ => IvrAction::Hangup,
+                },
+            };
+            if self.caller_gone {
+                return End::Abandoned;
+            }
+        }
+    }
+
+    /// Plays a menu, collects one key, returns what to do next. A key
+    /// pressed during the prompt counts (barge-in).
+    async fn ivr(&mut self, spec: IvrMenuSpec) -> IvrAction {
+        let mut retries = 0;
+        let mut invalid = false;
+        loop {
+            let prompt_spec = if invalid { spec.invalid_prompt.as_ref().unwrap_or(&spec.prompt) } else { &spec.prompt };
+            let prompt = self.prompt(prompt_spec).await;
+            let prompt_len = prompt.as_ref().map_or(0, |p| p.duration_ms());
+            if let Some(p) = prompt {
+                self.media.play(LegRole::Caller, vec![p], false);
+            }
+            let deadline = Instant::now() + Duration::from_millis(prompt_len) + Duration::from_secs(spec.timeout_secs.into());
+            match self.next(Some(deadline)).await {
+                Ev::CallerGone => return IvrAction::Hangup,
+                Ev::Dtmf(d) => {
+                    self.media.stop_playback(LegRole::Caller);
+                    if let Some(o) = spec.options.iter().find(|o| o.digit.starts_with(d)) {
+                        tracing::info!(call = %self.call.0, digit = %d, "IVR choice");
+                        return o.action.clone();
+                    }
+                    invalid = true;
+                }
+                _ => invalid = false,
+            }
+            retries += 1;
+            if retries > spec.max_retries {
+                return spec.timeout_action.clone();
+            }
+        }
+    }
+
+    async fn prompt(&self, spec: &PromptSpec) -> Option<Arc<Prompt>> {
+        match spec {
+            PromptSpec::Tts { tts, voice } => self.tts(tts, voice).await,
+            // Uploaded prompts need the attachment's bytes; the store reads
+            // them by access key only, which the menu does not carry yet.
+            PromptSpec::Audio { .. } => None,
+        }
+    }
+
+    async fn tts(&self, text: &str, voice: &str) -> Option<Arc<Prompt>> {
+        match self.pbx.prompts.tts(text, voice).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "text-to-speech failed");
+                None
+            }
+        }
+    }
+
+    /// The announcement a waiting caller hears.
+    async fn announcement(&self, position: usize) -> Vec<Arc<Prompt>> {
+        let mut out = Vec::new();
+        let text = if position <= 1 {
+            "All our agents are busy. You are next in the queue.".to_owned()
+        } else {
+            format!("All our agents are busy. You are number {position} in the queue.")
+        };
+        out.extend(self.tts(&text, "en").await);
+        if let Some(msg) = self.route.settings.other_channels_message.clone() {
+            out.extend(self.tts(&msg, "en").await);
+        }
+        out
+    }
+
+    async fn queue(&mut self, team: TeamId) -> End {
+        if let Ok(w) = self.pbx.st.store.set_call_team(self.ws, self.call, Some(team), self.pbx.st.now()).await {
+            self.pbx.st.publish(w.events);
+        }
+        let settings = self.route.settings.clone();
+        let entered = Instant::now();
+        let max_wait = entered + Duration::from_secs(settings.max_queue_wait_secs.into());
+        let every = Duration::from_secs(settings.other_channels_every_secs.max(15).into());
+        let mut position = self.pbx.enqueue(self.ws, team, self.serial);
+        let mut announced_at = Instant::now();
+        let prompts = self.announcement(position).await;
+        if !prompts.is_empty() {
+            self.media.play(LegRole::Caller, prompts, false);
+        }
+        let mut tried: HashSet<UserId> = HashSet::new();
+        let end = loop {
+            if Instant::now() >= max_wait {
+                break self.max_wait(settings.max_wait_action).await;
+            }
+            position = self.pbx.position(self.ws, team, self.serial);
+            if position == 1 {
+                let mut agent = self.pbx.pick_agent(self.ws, team, &tried).await;
+                if agent.is_none() && !tried.is_empty() {
+                    // Everyone was tried once: start another round.
+                    tried.clear();
+                    agent = self.pbx.pick_agent(self.ws, team, &tried).await;
+                }
+                if let Some(agent) = agent {
+                    tried.insert(agent.user);
+                    match self.ring(agent.clone()).await {
+                        Ring::Answered(dialog) => {
+                            self.pbx.dequeue(self.ws, team, self.serial);
+                            break self.bridged(agent, *dialog).await;
+                        }
+                        Ring::CallerGone => break End::Abandoned,
+                        Ring::NoAnswer => {
+                            self.pbx.release_agent(self.ws, agent.user);
+                            continue;
+                        }
+                    }
+                }
+            }
+            if announced_at.elapsed() >= every {
+                announced_at = Instant::now();
+                let prompts = self.announcement(position).await;
+                if !prompts.is_empty() {
+                    self.media.play(LegRole::Caller, prompts, false);
+                }
+            }
+            match self.next(Some(Instant::now() + QUEUE_TICK)).await {
+                Ev::CallerGone => break End::Abandoned,
+                _ => continue,
+            }
+        };
+        self.pbx.dequeue(self.ws, team, self.serial);
+        end
+    }
+
+    async fn max_wait(&mut self, action: MaxWaitAction) -> End {
+        match action {
+            MaxWaitAction::Voicemail => self.voicemail().await,
+            MaxWaitAction::Callback => {
+                let req = NewCallbackRequest {
+                    phone: self.caller_number.clone(),
+                    name: None,
+                    source: switchboard_core::voice::CallbackSource::Queue,
+                    call_id: Some(self.call),
+                };
+                if let Ok(w) = self.pbx.st.store.create_callback_request(self.ws, req, self.pbx.st.now()).await {
+                    self.pbx.st.publish(w.events);
+                }
+                self.say_and_hang_up("Sorry to keep you waiting. We will call you back as soon as an agent is free. Goodbye.").await
+            }
+            MaxWaitAction::Hangup => self.say_and_hang_up("Sorry, all our agents are still busy. Please call again later. Goodbye.").await,
+        }
+    }
+
+    async fn say_and_hang_up(&mut self, text: &str) -> End {
+        let len = match self.tts(text, "en").await {
+            Some(p) => {
+                let ms = p.duration_ms();
+                self.media.play(LegRole::Caller, vec![p], false);
+                ms
+            }
+            None => 0,
+        };
+        let deadline = Instant::now() + Duration::from_millis(len + 300);
+        loop {
+            match self.next(Some(deadline)).await {
+                Ev::CallerGone => return End::Abandoned,
+                Ev::Deadline => break,
+                _ => {}
+            }
+        }
+        self.bye_caller();
+        End::Missed
+    }
+
+    /// Records a message: the call recording (which has run since the
+    /// answer) becomes the voicemail.
+    async fn voicemail(&mut self) -> End {
+        let mut prompts: Vec<Arc<Prompt>> = self.tts("Please leave a message after the tone.", "en").await.into_iter().collect();
+        prompts.push(beep());
+        let len: u64 = prompts.iter().map(|p| p.duration_ms()).sum();
+        self.media.play(LegRole::Caller, prompts, false);
+        let deadline = Instant::now() + Duration::from_millis(len) + VOICEMAIL_MAX;
+        loop {
+            match self.next(Some(deadline)).await {
+                Ev::CallerGone => return End::Voicemail,
+                Ev::Deadline => break,
+                _ => {}
+            }
+        }
+        self.bye_caller();
+        End::Voicemail
+    }
+
+    /// Rings one agent until they answer, refuse, or the ring timeout.
+    async fn ring(&mut self, agent: Ringable) -> Ring {
+        let leg = match self.pbx.media.open_leg().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "no RTP port for the agent leg");
+                return Ring::NoAnswer;
+            }
+        };
+        let local = LocalMedia::new(self.pbx.advertised_ip, leg.local_rtp.port(), rand::random::<u32>().into());
+        let offer = sdp::offer(&local).to_sdp_string();
+        let call_id = format!("{}@switchboard", token());
+        let domain = self.route.settings.sip_domain.clone().unwrap_or_else(|| "switchboard.local".to_owned());
+        let mut invite = Request::new(Method::Invite, agent.uri.clone());
+        invite.headers.push("Via", via(&self.pbx, agent.peer));
+        invite.headers.push("Max-Forwards", "70");
+        let display = self.caller_number.replace('"', "");
+        let from_user: String = self.caller_number.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '+').collect();
+        let from_user = if from_user.is_empty() { "anonymous".to_owned() } else { from_user };
+        invite.headers.push("From", format!("\"{display}\" <sip:{from_user}@{domain}>;tag={}", token()));
+        invite.headers.push("To", format!("<sip:{}@{domain}>", agent.extension));
+        invite.headers.push("Call-ID", call_id.clone());
+        invite.headers.push("CSeq", "1 INVITE");
+        invite.headers.push("Contact", contact_of(&self.pbx, agent.peer, "switchboard").to_string());
+        invite.headers.push("Allow", super::sip_server::ALLOW);
+        invite.headers.push("Content-Type", "application/sdp");
+        invite.body = offer.into_bytes();
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Agent-leg events arrive on a separate channel and are merged in
+        // `next` through `agent_rx`.
+        let _ = self.pbx.cmd.send(Cmd::Bind { call_id: call_id.clone(), tx });
+        self.agent_call_id = Some(call_id.clone());
+        self.agent_rx = Some(rx);
+        let _ = self.pbx.cmd.send(Cmd::Request { request: invite.clone(), to: agent.peer });
+        tracing::info!(call = %self.call.0, agent = %agent.user.0, extension = %agent.extension, "ringing agent");
+        let deadline = Instant::now() + Duration::from_secs(self.route.settings.ring_timeout_secs.into());
+        let mut early_to: Option<Response> = None;
+        loop {
+            match self.next(Some(deadline)).await {
+                Ev::AgentResponse(r) if r.status < 200 => {
+                    if r.to().ok().is_some_and(|t| t.tag().is_some()) {
+                        early_to = Some(r);
+                    }
+                }
+                Ev::AgentResponse(r) if r.is_success() => {
+                    let Ok(mut dialog) = Dialog::uac(&invite, &r) else {
+                        self.drop_agent_leg();
+                        return Ring::NoAnswer;
+                    };
+                    let _ = dialog.on_response(&r);
+                    let ack = dialog.ack(1, &via(&self.pbx, agent.peer));
+                    let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: agent.peer });
+                    let negotiated = std::str::from_utf8(&r.body)
+                        .ok()
+                        .and_then(|s| SessionDescription::parse(s).ok())
+                        .and_then(|a| sdp::accept_answer(&a, &local).ok());
+                    let Some(negotiated) = negotiated else {
+                        // Answered without usable media: hang it up.
+                        let bye = dialog.new_request(Method::Bye, &via(&self.pbx, agent.peer));
+                        let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: agent.peer });
+                        self.drop_agent_leg();
+                        return Ring::NoAnswer;
+                    };
+                    self.media.stop_playback(LegRole::Caller);
+                    self.media.attach_agent(leg, negotiated);
+                    return Ring::Answered(Box::new(AgentDialog { dialog, peer: agent.peer }));
+                }
+                Ev::AgentResponse(r) => {
+                    tracing::info!(call = %self.call.0, agent = %agent.user.0, status = r.status, "agent did not take the call");
+                    self.drop_agent_leg();
+                    return Ring::NoAnswer;
+                }
+                Ev::AgentTimeout => {
+                    self.drop_agent_leg();
+                    return Ring::NoAnswer;
+                }
+                Ev::CallerGone => {
+                    self.cancel(&invite, agent.peer);
+                    self.linger_for_cancel().await;
+                    self.drop_agent_leg();
+                    return Ring::CallerGone;
+                }
+                Ev::Deadline => {
+                    tracing::info!(call = %self.call.0, agent = %agent.user.0, "ring timeout");
+                    self.cancel(&invite, agent.peer);
+                    // A 200 may cross our CANCEL: take it and hang it up.
+                    if let Some(ok) = self.linger_for_cancel().await
+                        && let Ok(mut d) = Dialog::uac(&invite, &ok)
+                    {
+                        let ack = d.ack(1, &via(&self.pbx, agent.peer));
+                        let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: agent.peer });
+                        let bye = d.new_request(Method::Bye, &via(&self.pbx, agent.peer));
+                        let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: agent.peer });
+                    }
+                    let _ = early_to.take();
+                    self.drop_agent_leg();
+                    return Ring::NoAnswer;
+                }
+                Ev::Dtmf(_) | Ev::AgentBye => {}
+            }
+        }
+    }
+
+    /// Waits briefly for the final response to a CANCELled INVITE; returns
+    /// a 2xx if one crossed the CANCEL.
+    async fn linger_for_cancel(&mut self) -> Option<Response> {
+        let until = Instant::now() + Duration::from_secs(2);
+        loop {
+            match self.next_agent_only(until).await? {
+                r if r.is_success() => return Some(r),
+                r if r.status >= 200 => return None,
+                _ => {}
+            }
+        }
+    }
+
+    fn cancel(&self, invite: &Request, to: Peer) {
+        let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
+        for name in ["Via", "Max-Forwards", "From", "To", "Call-ID"] {
+            if let Some(v) = invite.headers.get(name) {
+                cancel.headers.push(name, v);
+            }
+        }
+        cancel.headers.push("CSeq", "1 CANCEL");
+        let _ = self.pbx.cmd.send(Cmd::Request { request: cancel, to });
+    }
+
+    fn drop_agent_leg(&mut self) {
+        if let Some(id) = self.agent_call_id.take() {
+            let _ = self.pbx.cmd.send(Cmd::Unbind { call_id: id });
+        }
+        self.agent_rx = None;
+    }
+
+    /// Caller and agent talk until one hangs up.
+    async fn bridged(&mut self, agent: Ringable, mut ad: AgentDialog) -> End {
+        match self.pbx.st.store.answer_call(self.ws, self.call, Some(agent.user), self.pbx.st.now()).await {
+            Ok(w) => self.pbx.st.publish(w.events),
+            Err(e) => tracing::warn!(error = %e, "answer_call"),
+        }
+        tracing::info!(call = %self.call.0, agent = %agent.user.0, "bridged");
+        loop {
+            match self.next(None).await {
+                Ev::CallerGone => {
+                    let bye = ad.dialog.new_request(Method::Bye, &via(&self.pbx, ad.peer));
+                    let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: ad.peer });
+                    // Let the BYE's transaction run; the agent's 200 needs no
+                    // handling, and the Call-ID is unbound in `finish`.
+                    break;
+                }
+                Ev::AgentBye => {
+                    self.bye_caller();
+                    break;
+                }
+                Ev::AgentResponse(r) if r.is_success() && r.cseq().is_ok_and(|c| c.method == Method::Invite) => {
+                    // Our ACK was lost: the 2xx is retransmitted; ACK again.
+                    let ack = ad.dialog.ack(1, &via(&self.pbx, ad.peer));
+                    let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: ad.peer });
+                }
+                _ => {}
+            }
+        }
+        self.media.detach_agent();
+        let wrap_up = Duration::from_secs(self.route.settings.wrap_up_secs.into());
+        self.pbx.agent_call_ended(self.ws, agent.user, wrap_up);
+        End::Answered
+    }
+
+    /// Hangs up on the caller (once).
+    fn bye_caller(&mut self) {
+        if self.caller_gone {
+            return;
+        }
+        self.caller_gone = true;
+        let bye = self.caller_dialog.new_request(Method::Bye, &via(&self.pbx, self.caller_peer));
+        let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: self.caller_peer });
+    }
+
+    async fn finish(mut self, end: End) {
+        self.media.stop_playback(LegRole::Caller);
+        let summary = self.media.hangup().await;
+        let (disposition, media_kind) = match end {
+            End::Answered => (CallDisposition::Answered, CallMedia::Recording),
+            End::Abandoned => (CallDisposition::Abandoned, CallMedia::Recording),
+            End::Missed => (CallDisposition::Missed, CallMedia::Recording),
+            End::Voicemail => (CallDisposition::Voicemail, CallMedia::Voicemail),
+        };
+        let now = self.pbx.st.now();
+        match self.pbx.st.store.end_call(self.ws, self.call, disposition, now).await {
+            Ok(w) => self.pbx.st.publish(w.events),
+            Err(e) => tracing::warn!(error = %e, "end_call"),
+        }
+        if let Some(summary) = summary {
+            match tokio::fs::read(&summary.path).await {
+                Ok(data) if !data.is_empty() => {
+                    let file = NewCallFile {
+                        filename: format!("call-{}-{}.wav", self.call.0, media_kind.as_str()),
+                        content_type: "audio/wav".into(),
+                        data,
+                        access_key: crate::auth::random_secret(),
+                    };
+                    match self.pbx.st.store.attach_call_media(self.ws, self.call, media_kind, file, self.pbx.st.now()).await {
+                        Ok(w) => self.pbx.st.publish(w.events),
+                        Err(e) => tracing::warn!(error = %e, "attach_call_media"),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, path = %summary.path.display(), "reading the recording"),
+            }
+            let _ = tokio::fs::remove_file(&summary.path).await;
+        } else if let Some(path) = &self.recording {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        // Keep the caller's Call-ID bound a little longer so a retransmitted
+        // BYE still finds a 200 (the transaction layer answers those).
+        let _ = self.pbx.cmd.send(Cmd::Unbind { call_id: self.caller_call_id.clone() });
+        self.drop_agent_leg();
+        tracing::info!(call = %self.call.0, disposition = %disposition.as_str(), "call ended");
+    }
+
+    /// The next event that matters; handles the ones that need only a reply
+    /// (ACK, in-dialog OPTIONS/INFO, re-INVITE).
+    async fn next(&mut self, deadline: Option<Instant>) -> Ev {
+        let far = Instant::now() + Duration::from_secs(24 * 3600);
+        let sleep = tokio::time::sleep_until(deadline.unwrap_or(far));
+        tokio::pin!(sleep);
+        loop {
+            let raw = {
+                let Call { rx, agent_rx, media_rx, .. } = self;
+                let agent = async {
+                    match agent_rx.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = &mut sleep => Raw::Deadline,
+                    e = rx.recv() => Raw::Caller(e),
+                    e = agent => Raw::Agent(e),
+                    m = media_rx.recv() => Raw::Media(m),
+                }
+            };
+            match raw {
+                Raw::Deadline => return Ev::Deadline,
+                Raw::Caller(Some(e)) => {
+                    if let Some(ev) = self.caller_event(e) {
+                        return ev;
+                    }
+                }
+                Raw::Caller(None) => return Ev::CallerGone,
+                Raw::Agent(Some(CallEvent::Response { response })) => return Ev::AgentResponse(response),
+                Raw::Agent(Some(CallEvent::Timeout)) => return Ev::AgentTimeout,
+                Raw::Agent(Some(CallEvent::Request { key, request })) => {
+                    if let Some(ev) = self.agent_request(key, request) {
+                        return ev;
+                    }
+                }
+                Raw::Agent(None) => self.agent_rx = None,
+                Raw::Media(Some(MediaEvent::Dtmf { leg: LegRole::Caller, digit })) => return Ev::Dtmf(digit),
+                Raw::Media(Some(MediaEvent::RtpTimeout { leg: LegRole::Caller })) => {
+                    tracing::info!(call = %self.call.0, "no RTP from the caller: hanging up");
+                    self.bye_caller();
+                    return Ev::CallerGone;
+                }
+                Raw::Media(Some(MediaEvent::RtpTimeout { leg: LegRole::Agent })) => {
+                    if let Some(ev) = self.agent_rtp_timeout() {
+                        return ev;
+                    }
+                }
+                Raw::Media(Some(_)) => {}
+                // The media plane is gone; nothing more can be heard.
+                Raw::Media(None) => return Ev::CallerGone,
+            }
+        }
+    }
+
+    /// Only agent-leg responses, until `until`.
+    async fn next_agent_only(&mut self, until: Instant) -> Option<Response> {
+        let rx = self.agent_rx.as_mut()?;
+        loop {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(CallEvent::Response { response })) => return Some(response),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn agent_rtp_timeout(&mut self) -> Option<Ev> {
+        self.agent_call_id.as_ref()?;
+        tracing::info!(call = %self.call.0, "no RTP from the agent: ending the call");
+        Some(Ev::AgentBye)
+    }
+
+    fn caller_event(&mut self, e: CallEvent) -> Option<Ev> {
+        let CallEvent::Request { key, request } = e else {
+            // Responses to our BYE / Timeouts on the caller leg.
+            return None;
+        };
+        let reply = |code: u16, reason: &str| Response::for_request(&request, code, reason, None);
+        match request.method {
+            Method::Ack => None,
+            Method::Bye => {
+                if let Some(key) = key {
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
+                }
+                self.caller_gone = true;
+                Some(Ev::CallerGone)
+            }
+            Method::Cancel => {
+                // We answer at once, so a CANCEL always comes too late to
+                // cancel the INVITE; the caller will BYE (RFC 3261 §9.2).
+                if let Some(key) = key {
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
+                }
+                None
+            }
+            Method::Info => {
+                let digit = dtmf_in_info(&request.body);
+                if let Some(key) = key {
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
+                }
+                digit.map(Ev::Dtmf)
+            }
+            Method::Invite => {
+                // Session refresh or hold: keep our answer as it is.
+                if let Some(key) = key {
+                    let mut ok = reply(200, "OK");
+                    if let Some(to) = request.headers.get("To") {
+                        ok.headers.set("To", to);
+                    }
+                    if let Some(c) = self.caller_dialog.local_contact.clone() {
+                        ok.headers.push("Contact", c.to_string());
+                    }
+                    ok.headers.push("Content-Type", "application/sdp");
+                    ok.body = self.answer_sdp.clone().into_bytes();
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: ok });
+                }
+                None
+            }
+            _ => {
+                if let Some(key) = key {
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
+                }
+                None
+            }
+        }
+    }
+
+    fn agent_request(&mut self, key: Option<TransactionKey>, request: Request) -> Option<Ev> {
+        let reply = |code: u16, reason: &str| Response::for_request(&request, code, reason, None);
+        match request.method {
+            Method::Ack => None,
+            Method::Bye => {
+                if let Some(key) = key {
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
+                }
+                Some(Ev::AgentBye)
+            }
+            _ => {
+                if let Some(key) = key {
+                    let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The agent leg once answered.
+struct AgentDialog {
+    dialog: Dialog,
+    peer: Peer,
+}
+
+enum Raw {
+    Deadline,
+    Caller(Option<CallEvent>),
+    Agent(Option<CallEvent>),
+    Media(Option<MediaEvent>),
+}
+
+enum Ring {
+    Answered(Box<AgentDialog>),
+    CallerGone,
+    NoAnswer,
+}
+
+/// `Signal=5` of an application/dtmf-relay INFO body.
+fn dtmf_in_info(body: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("signal") {
+            return None;
+        }
+        v.trim().chars().next().filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_normalised_to_e164() {
+        assert_eq!(e164("380441234567").as_deref(), Some("+380441234567"));
+        assert_eq!(e164("+380441234567").as_deref(), Some("+380441234567"));
+        assert_eq!(e164("+38-044-123-45-67").as_deref(), Some("+380441234567"));
+        assert_eq!(e164("101"), None);
+        assert_eq!(e164("alice"), None);
+    }
+
+    #[test]
+    fn info_dtmf() {
+        assert_eq!(dtmf_in_info(b"Signal=2\r\nDuration=160\r\n"), Some('2'));
+        assert_eq!(dtmf_in_info(b"Duration=160\r\n"), None);
+    }
+}
