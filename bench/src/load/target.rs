@@ -48,6 +48,8 @@ impl Target {
         let mut cmd = Command::new(bin);
         cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
         cmd.env_remove("DATABASE_URL").env_remove("NATS_URL").env("SWITCHBOARD_DEMO_CHANNELS", "off");
+        // Voice is not part of these figures; port 5060 may be anyone's.
+        cmd.env("SWITCHBOARD_SIP_LISTEN", "off");
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }

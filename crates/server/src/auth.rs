@@ -42,8 +42,20 @@ pub fn random_secret() -> String {
 
 /// argon2id with the crate's defaults (19 MiB, t=2, p=1: OWASP's minimum),
 /// run off the async threads.
+/// Argon2 takes 19 MiB per hash for its whole run. Unbounded, a burst of
+/// logins would allocate that per blocking thread at once (1,000 logins:
+/// 19 GB) and leave the allocator holding it afterwards; as many hashes as
+/// there are cores at a time is as fast and bounded.
+async fn hashing_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let permits = PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
+    // Never closed; were it, hashing would go on unbounded rather than fail.
+    permits.acquire().await.ok()
+}
+
 pub async fn hash_password(password: &str) -> Result<String, ApiError> {
     let pw = password.to_owned();
+    let _permit = hashing_permit().await;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string())
@@ -59,6 +71,7 @@ pub async fn verify_password(password: &str, hash: Option<String>) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let pw = password.to_owned();
     let exists = hash.is_some();
+    let _permit = hashing_permit().await;
     let result = tokio::task::spawn_blocking(move || {
         let hash = hash.unwrap_or_else(|| {
             DUMMY

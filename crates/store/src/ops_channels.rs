@@ -60,7 +60,7 @@ pub async fn dedup_key_seen(c: &mut Conn, ws: WorkspaceId, key: &str) -> Result<
     Ok(r.is_some())
 }
 
-async fn identity_contact(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Result<Option<Contact>> {
+pub async fn identity_contact(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Result<Option<Contact>> {
     let r = sqlx::query("SELECT contact_id FROM contact_identities WHERE workspace_id = $1 AND inbox_id = $2 AND external_id = $3")
         .bind(ws.0)
         .bind(inbox.0)

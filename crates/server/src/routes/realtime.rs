@@ -5,11 +5,12 @@
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchboard_core::access::Viewer;
@@ -40,7 +41,14 @@ pub async fn socket(
         }
     }
     let user = st.store.get_user(authed.user_id).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |ws| agent_socket(st, user, authed, workspaces, ws)).into_response())
+    Ok(lean(upgrade).on_upgrade(move |ws| agent_socket(st, user, authed, workspaces, ws)).into_response())
+}
+
+/// Socket buffers sized for what flows here (small JSON frames) rather
+/// than tungstenite's 128 KiB read and write buffers per socket, which
+/// would cap 20,000 agents' sockets at gigabytes.
+pub fn lean(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade.max_message_size(64 * 1024).read_buffer_size(4 * 1024).write_buffer_size(0)
 }
 
 #[derive(Deserialize)]
@@ -60,29 +68,51 @@ async fn load_viewers(st: &AppState, user: UserId, workspaces: &[WorkspaceId]) -
     viewers
 }
 
-/// The JSON frame for an event, if this viewer may see it.
-pub fn agent_frame(viewer: &Viewer, e: &Event) -> Option<String> {
+/// Whether this viewer's socket gets the event.
+pub fn agent_sees(viewer: &Viewer, e: &Event) -> bool {
     if e.workspace_id != viewer.workspace_id {
-        return None;
+        return false;
     }
     match &e.payload {
         EventPayload::MembershipChanged { .. } | EventPayload::CredentialsRevoked { .. } | EventPayload::RoutingChanged => {
-            return None;
+            return false;
         }
         // An offer is for the one agent it names.
-        EventPayload::OfferCreated(o) if o.agent_id != viewer.user_id => return None,
-        EventPayload::OfferEnded(o) if o.agent_id != viewer.user_id => return None,
+        EventPayload::OfferCreated(o) if o.agent_id != viewer.user_id => return false,
+        EventPayload::OfferEnded(o) if o.agent_id != viewer.user_id => return false,
         // Your own typing is not news to you.
-        EventPayload::Typing(t) if t.actor.kind == SenderType::User && t.actor.id == Some(viewer.user_id.0) => return None,
+        EventPayload::Typing(t) if t.actor.kind == SenderType::User && t.actor.id == Some(viewer.user_id.0) => return false,
         _ => {}
     }
-    if let Some(scope) = &e.scope
-        && !viewer.can_see(scope) {
-            return None;
-        }
+    e.scope.as_ref().is_none_or(|scope| viewer.can_see(scope))
+}
+
+fn frame_json(e: &Event) -> Option<String> {
     let mut v = serde_json::to_value(&e.payload).ok()?;
     v.as_object_mut()?.insert("workspace_id".into(), serde_json::json!(e.workspace_id));
     Some(v.to_string())
+}
+
+/// The frame of each recent event, serialized once for every socket: the
+/// frame does not depend on who receives it, and a broadcast to 20,000
+/// agents would otherwise build the same JSON 20,000 times. Entries keep
+/// their event alive, so a pointer is never reused while it is cached.
+fn shared_frame(e: &Arc<Event>) -> Option<Utf8Bytes> {
+    const RECENT: usize = 256;
+    static CACHE: OnceLock<Mutex<VecDeque<(Arc<Event>, Option<Utf8Bytes>)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(VecDeque::with_capacity(RECENT)));
+    if let Ok(recent) = cache.lock()
+        && let Some((_, frame)) = recent.iter().rev().find(|(cached, _)| Arc::ptr_eq(cached, e)) {
+            return frame.clone();
+        }
+    let frame = frame_json(e).map(Utf8Bytes::from);
+    if let Ok(mut recent) = cache.lock() {
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back((e.clone(), frame.clone()));
+    }
+    frame
 }
 
 async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<WorkspaceId>, mut ws: WebSocket) {
@@ -131,8 +161,9 @@ async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<
                                 viewers = load_viewers(&st, user.id, &workspaces).await;
                             }
                         let Some(viewer) = viewers.get(&e.workspace_id) else { continue };
-                        if let Some(out) = agent_frame(viewer, &e)
-                            && ws.send(WsMessage::Text(out.into())).await.is_err() { break }
+                        if agent_sees(viewer, &e)
+                            && let Some(out) = shared_frame(&e)
+                            && ws.send(WsMessage::Text(out)).await.is_err() { break }
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Missed events: the client refetches its lists.

@@ -198,7 +198,7 @@ pub async fn send(
 }
 
 pub async fn socket(State(st): State<AppState>, visitor: Visitor, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(64 * 1024).on_upgrade(move |ws| visitor_socket(st, visitor.claims, ws)).into_response()
+    super::realtime::lean(upgrade).on_upgrade(move |ws| visitor_socket(st, visitor.claims, ws)).into_response()
 }
 
 #[derive(Deserialize)]
