@@ -49,4 +49,11 @@ export type ApiContract = [
   Accepts<T.TeamBusinessHours, S['TeamBusinessHours']>,
   Accepts<T.AutomationSettings, S['AutomationSettings']>,
   Accepts<T.ConversationSla, S['ConversationSla']>,
+  Accepts<T.Call, S['Call']>,
+  Accepts<T.CallbackRequest, S['CallbackRequest']>,
+  Accepts<T.VoiceSettings, S['VoiceSettings']>,
+  Accepts<T.SipExtension, S['ExtensionView']>,
+  Accepts<T.VoiceNumber, S['NumberView']>,
+  Accepts<T.SipTrunk, S['TrunkView']>,
+  Accepts<T.IvrMenu, S['IvrMenuView']>,
 ];

@@ -77,6 +77,8 @@ export type ServerFrame =
   | { type: 'sla.breached'; workspace_id: Id; data: SlaBreach }
   | { type: 'conversation.status_changed'; workspace_id: Id; data: { conversation_id: Id; from: ConversationStatus; to: ConversationStatus } }
   | { type: 'conversation.tag_added'; workspace_id: Id; data: { conversation_id: Id; tag: string } }
+  | { type: 'call.created' | 'call.updated' | 'call.ended'; workspace_id: Id; data: Call }
+  | { type: 'callback.requested'; workspace_id: Id; data: CallbackRequest }
   | { type: 'pong' };
 
 // ---- Asked for in web/NEEDS.md; now served (not in docs/API.md yet) ----
@@ -175,3 +177,54 @@ export interface SlaTarget { kind: SlaKind; started_at: string; due_at: string |
 export interface SlaBreachView { kind: SlaKind; due_at: string; breached_at: string }
 export interface ConversationSla { conversation_id: Id; policy: SlaPolicy; targets: SlaTarget[]; breaches: SlaBreachView[] }
 export interface SlaBreach { conversation_id: Id; kind: SlaKind; due_at: string; breached_at: string }
+
+// ---- Voice (docs/API.md "Voice") ----
+export const CALL_DIRECTIONS = ['inbound', 'outbound'] as const;
+export type CallDirection = (typeof CALL_DIRECTIONS)[number];
+export const CALL_DISPOSITIONS = ['answered', 'abandoned', 'missed', 'voicemail', 'failed', 'busy', 'no_answer'] as const;
+export type CallDisposition = (typeof CALL_DISPOSITIONS)[number];
+export type CallbackStatus = 'pending' | 'done' | 'dismissed';
+/** One call (a CDR). `disposition` is null while the call is in progress; `wait_ms`/`talk_ms` are set when it ends. */
+export interface Call {
+  id: Id; direction: CallDirection; from_number: string; to_number: string;
+  voice_number_id?: Id | null; inbox_id: Id; contact_id: Id; conversation_id: Id; team_id?: Id | null;
+  agent_user_id?: Id | null; sip_call_id?: string | null; offered_at: string; answered_at?: string | null; ended_at?: string | null;
+  disposition?: CallDisposition | null; wait_ms?: number | null; talk_ms?: number | null;
+  recording_attachment_id?: Id | null; voicemail_attachment_id?: Id | null; callback_status?: CallbackStatus | null;
+}
+export interface CallbackRequest {
+  id: Id; phone: string; name?: string | null; source: 'website' | 'queue'; requested_at: string;
+  status: 'pending' | 'dialing' | 'done' | 'failed'; call_id?: Id | null;
+}
+export const MAX_WAIT_ACTIONS = ['voicemail', 'callback', 'hangup'] as const;
+export type MaxWaitAction = (typeof MAX_WAIT_ACTIONS)[number];
+/** Fields with a serde default are optional in the document; the server always sends them. */
+export interface VoiceSettings {
+  sip_domain?: string | null; ring_timeout_secs?: number | null; wrap_up_secs?: number | null; max_queue_wait_secs?: number | null;
+  max_wait_action?: MaxWaitAction | null; other_channels_message?: string | null; other_channels_every_secs?: number | null;
+  recording?: boolean | null;
+}
+export interface SipExtension {
+  id: Id; extension: string; user_id?: Id | null; display_name: string; realm: string;
+  /** False after the SIP domain changed: the password must be set again. */
+  password_realm_current: boolean; created_at: string;
+}
+export interface VoiceNumber { id: Id; number: string; inbox_id: Id; ivr_menu_id?: Id | null; default_team_id?: Id | null; created_at: string }
+export type SipTransport = 'udp' | 'tcp';
+/** The password is write-only: `has_password` says whether one is stored. */
+export interface SipTrunk {
+  id: Id; name: string; host: string; port: number; transport: SipTransport; username?: string | null;
+  has_password: boolean; register: boolean; inbound_ips: string[]; inbound_auth: boolean; created_at: string;
+}
+export type IvrAction =
+  | { type: 'queue'; team_id: Id }
+  | { type: 'menu'; menu_id: Id }
+  | { type: 'voicemail' }
+  | { type: 'hangup' };
+export type Prompt = { tts: string; voice?: string | null } | { attachment_id: Id };
+export interface IvrOption { digit: string; action: IvrAction }
+export interface IvrMenuSpec {
+  name: string; prompt: Prompt; options?: IvrOption[] | null; timeout_secs?: number | null; max_retries?: number | null;
+  invalid_prompt?: Prompt | null; timeout_action?: IvrAction | null;
+}
+export type IvrMenu = IvrMenuSpec & { id: Id; created_at: string; updated_at: string };

@@ -2,7 +2,7 @@
 // (members, teams, inboxes, tags, templates), kept fresh by the realtime feed.
 import { api, getToken, setToken, setUnauthorizedHandler } from './api';
 import type {
-  Id, Inbox, LoginResponse, Me, Member, Presence, PresenceUpdate, Role, SlaKind, Tag, Team, Template, WorkspaceRef, List,
+  Id, Inbox, LoginResponse, Me, Member, Presence, PresenceUpdate, Role, SlaKind, Tag, Team, Template, VoiceNumber, WorkspaceRef, List,
 } from './api-types';
 import { Realtime } from './realtime';
 import { SvelteMap } from 'svelte/reactivity';
@@ -19,6 +19,8 @@ class Session {
   inboxes = $state<Inbox[]>([]);
   tags = $state<Tag[]>([]);
   templates = $state<Template[]>([]);
+  /** The workspace's phone numbers (caller ids for click-to-call); empty without voice. */
+  voiceNumbers = $state<VoiceNumber[]>([]);
   online = $state(false);
   ready = $state(false);
   /** Missed SLA targets per conversation, from `sla.breached` events since the app loaded
@@ -101,13 +103,15 @@ class Session {
   }
 
   async refresh() {
-    const [users, teams, inboxes, tags, templates] = await Promise.all([
+    const [users, teams, inboxes, tags, templates, numbers] = await Promise.all([
       api.get<List<Member>>(this.w('users?limit=200')),
       api.get<List<Team>>(this.w('teams?limit=200')),
       api.get<List<Inbox>>(this.w('inboxes?limit=200')),
       api.get<List<Tag>>(this.w('tags?limit=200')).catch(() => ({ data: [] as Tag[], next_cursor: null })),
       api.get<List<Template>>(this.w('templates?limit=200')).catch(() => ({ data: [] as Template[], next_cursor: null })),
+      api.get<List<VoiceNumber>>(this.w('voice/numbers?limit=200')).catch(() => ({ data: [] as VoiceNumber[], next_cursor: null })),
     ]);
+    this.voiceNumbers = numbers.data;
     this.users = users.data;
     this.teams = teams.data;
     this.inboxes = inboxes.data;
