@@ -109,7 +109,7 @@ pub fn live_stats(conversations: &[OpenConversationRow], agents: &[AgentRow], te
             }
         }
     }
-    for agent in agents.iter().filter(|a| a.presence == Presence::Online) {
+    for agent in agents.iter().filter(|a| a.presence.is_staffed()) {
         for t in &agent.team_ids {
             if let Some(load) = by_team.get_mut(&Some(*t)) {
                 load.agents_online += 1;

@@ -53,9 +53,28 @@ impl Role {
 }
 
 string_enum!(
-    /// What an agent set as their availability.
-    Presence { Online => "online", Away => "away", Dnd => "dnd", Offline => "offline" }
+    /// An agent's availability: the four they set themselves, and the two
+    /// the phone system sets while they talk (`in_call`) and for the
+    /// after-call work that follows (`wrap_up`); it then puts back what
+    /// they had before.
+    Presence {
+        Online => "online", Away => "away", Dnd => "dnd", Offline => "offline",
+        InCall => "in_call", WrapUp => "wrap_up",
+    }
 );
+
+impl Presence {
+    /// Set by the phone system only, never through `PUT presence`.
+    pub fn is_set_by_voice(self) -> bool {
+        matches!(self, Presence::InCall | Presence::WrapUp)
+    }
+
+    /// At work: online, or busy with a call (counts as staffed in the
+    /// live numbers even though no new work is offered).
+    pub fn is_staffed(self) -> bool {
+        matches!(self, Presence::Online | Presence::InCall | Presence::WrapUp)
+    }
+}
 
 string_enum!(
     Channel {

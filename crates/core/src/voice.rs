@@ -104,6 +104,8 @@ pub struct CallbackRequest {
     pub status: CallbackRequestStatus,
     /// The call that asked for it (queue) or that carried it out.
     pub call_id: Option<CallId>,
+    /// The website widget's inbox the request came through.
+    pub inbox_id: Option<InboxId>,
 }
 
 /// Wait and talk time of a finished call. Clock skew between nodes must
@@ -129,6 +131,32 @@ pub fn check_end(answered: bool, disposition: CallDisposition) -> Result<(), Val
 pub fn callback_for(direction: CallDirection, disposition: CallDisposition) -> Option<CallbackStatus> {
     let unanswered = matches!(disposition, CallDisposition::Abandoned | CallDisposition::Missed | CallDisposition::Voicemail);
     (direction == CallDirection::Inbound && unanswered).then_some(CallbackStatus::Pending)
+}
+
+/// What a call waiting in a team queue does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueStep {
+    /// `max_queue_wait_secs` is up: `max_wait_action`.
+    GiveUp,
+    /// Time for "you are number N" (and the other-channels message).
+    Announce,
+    /// Look for a free agent, then wake again in at most this long.
+    Wait { for_ms: u64 },
+}
+
+/// The queue's clock for one waiting call: `waited_ms` since it entered
+/// the queue, `since_announced_ms` since the last announcement; `tick_ms`
+/// is how often it looks for a free agent.
+pub fn queue_step(settings: &VoiceSettings, waited_ms: u64, since_announced_ms: u64, tick_ms: u64) -> QueueStep {
+    let max_wait = u64::from(settings.max_queue_wait_secs) * 1000;
+    let every = u64::from(settings.other_channels_every_secs.max(15)) * 1000;
+    if waited_ms >= max_wait {
+        return QueueStep::GiveUp;
+    }
+    if since_announced_ms >= every {
+        return QueueStep::Announce;
+    }
+    QueueStep::Wait { for_ms: tick_ms.min(max_wait - waited_ms).min(every - since_announced_ms).max(1) }
 }
 
 /// The system line a finished call leaves in its conversation, so the
@@ -474,6 +502,19 @@ pub fn trunk_host(raw: &str) -> Result<String, ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_clock_gives_up_announces_and_waits() {
+        let s = VoiceSettings { max_queue_wait_secs: 30, other_channels_every_secs: 20, ..VoiceSettings::default() };
+        assert_eq!(queue_step(&s, 0, 0, 500), QueueStep::Wait { for_ms: 500 });
+        assert_eq!(queue_step(&s, 29_800, 1_000, 500), QueueStep::Wait { for_ms: 200 });
+        assert_eq!(queue_step(&s, 19_900, 19_900, 500), QueueStep::Wait { for_ms: 100 });
+        assert_eq!(queue_step(&s, 20_000, 20_000, 500), QueueStep::Announce);
+        assert_eq!(queue_step(&s, 30_000, 0, 500), QueueStep::GiveUp);
+        // Announcements never come more often than every 15 s.
+        let fast = VoiceSettings { other_channels_every_secs: 1, ..s };
+        assert_eq!(queue_step(&fast, 5_000, 5_000, 500), QueueStep::Wait { for_ms: 500 });
+    }
 
     #[test]
     fn durations_are_never_negative() {

@@ -193,6 +193,14 @@ fn routable(status: ConversationStatus) -> bool {
     status == ConversationStatus::Open
 }
 
+/// A phone call's conversation is never offered or assigned here: the PBX
+/// rings agents by the team's strategy and `answer_call` gives the
+/// conversation to whoever picked up. Once assigned it counts as that
+/// agent's load like any other (`TakenBy`).
+fn routed_here(channel: Channel) -> bool {
+    channel != Channel::Voice
+}
+
 impl Router {
     /// Builds a workspace's engine from the store: agents, teams, rules,
     /// then every open conversation (held ones first count as load, then
@@ -234,7 +242,7 @@ impl Router {
             if let Some(agent) = w.assignee_id {
                 let event = RoutingEvent::TakenBy { work: work_of(w.conversation_id), kind, team: w.team_id, agent, now };
                 wr.engine.handle(event, &mut out);
-            } else if let Some(team) = w.team_id.filter(|_| routable(w.status)) {
+            } else if let Some(team) = w.team_id.filter(|_| routable(w.status) && routed_here(w.channel)) {
                 let work = new_work(w.conversation_id, w.channel, team, w.priority, w.skills.clone(), None, w.waiting_since);
                 wr.engine.handle(RoutingEvent::Arrived { work, now }, &mut out);
             }
@@ -331,6 +339,7 @@ impl Router {
             .filter(|(id, k)| {
                 k.scope.assignee_id.is_none()
                     && routable(k.status)
+                    && routed_here(k.channel)
                     && k.scope.team_id.and_then(|t| wr.teams.get(&t)).is_some_and(|r| r.auto_assign)
                     && !wr.engine.is_waiting(work_of(**id))
             })
@@ -416,6 +425,9 @@ impl Router {
 
     /// Puts an unassigned open conversation into its team's queue.
     async fn enqueue(&mut self, ws: WorkspaceId, conv: &Conversation, team: TeamId, priority: Priority, skills: Vec<SkillRequirement>, now: Timestamp) {
+        if !routed_here(conv.channel) {
+            return;
+        }
         let Some(wr) = self.workspaces.get(&ws) else { return };
         let Some(settings) = wr.teams.get(&team).copied() else { return };
         if !settings.auto_assign {

@@ -186,4 +186,6 @@ pub struct NewCallbackRequest {
     pub name: Option<String>,
     pub source: CallbackSource,
     pub call_id: Option<CallId>,
+    /// The widget's inbox (website requests): its team takes the call.
+    pub inbox_id: Option<InboxId>,
 }

@@ -1105,7 +1105,7 @@ pub async fn set_callback_status(
 
 // --------------------------------------------------------- callback requests
 
-const CALLBACK_SELECT: &str = "SELECT id, phone, name, source, requested_at, status, call_id FROM callback_requests";
+const CALLBACK_SELECT: &str = "SELECT id, phone, name, source, requested_at, status, call_id, inbox_id FROM callback_requests";
 
 fn callback_row(r: &DbRow) -> Result<CallbackRequest> {
     Ok(CallbackRequest {
@@ -1116,6 +1116,7 @@ fn callback_row(r: &DbRow) -> Result<CallbackRequest> {
         requested_at: ts(r.try_get("requested_at")?),
         status: parse("status", r.try_get("status")?, CallbackRequestStatus::parse)?,
         call_id: opt_id(r, "call_id")?.map(CallId),
+        inbox_id: opt_id(r, "inbox_id")?.map(InboxId),
     })
 }
 
@@ -1139,9 +1140,19 @@ pub async fn create_callback_request(
     if let Some(call) = new.call_id {
         must_call(c, ws, call).await?;
     }
+    if let Some(inbox) = new.inbox_id
+        && sqlx::query("SELECT 1 FROM inboxes WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.0)
+            .bind(inbox.0)
+            .fetch_optional(&mut *c)
+            .await?
+            .is_none()
+    {
+        return Err(StoreError::Invalid(format!("inbox_id: inbox {inbox} does not exist")));
+    }
     let r = sqlx::query(
-        "INSERT INTO callback_requests (workspace_id, phone, name, source, requested_at, status, call_id)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
+        "INSERT INTO callback_requests (workspace_id, phone, name, source, requested_at, status, call_id, inbox_id)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id",
     )
     .bind(ws.0)
     .bind(&new.phone)
@@ -1149,6 +1160,7 @@ pub async fn create_callback_request(
     .bind(new.source.as_str())
     .bind(now.0)
     .bind(new.call_id.map(|c| c.0))
+    .bind(new.inbox_id.map(|i| i.0))
     .fetch_one(&mut *c)
     .await?;
     let request = must_callback_request(c, ws, CallbackRequestId(r.try_get(0)?)).await?;

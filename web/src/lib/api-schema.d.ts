@@ -80,9 +80,9 @@ export interface paths {
         put?: never;
         /**
          * The website's "call me back" button (public, rate-limited per client
-         *     like the other widget endpoints). It only records the request and
-         *     announces it (`callback.requested`); the SIP engine dials an agent,
-         *     then the visitor, later.
+         *     like the other widget endpoints). It records the request with the
+         *     widget's inbox and announces it (`callback.requested`); the SIP engine
+         *     then rings a free agent of the inbox's team and dials the visitor.
          */
         post: operations["widget_callback"];
         delete?: never;
@@ -1360,6 +1360,7 @@ export interface components {
         CallbackRequest: {
             call_id?: null | components["schemas"]["CallId"];
             id: components["schemas"]["CallbackRequestId"];
+            inbox_id?: null | components["schemas"]["InboxId"];
             name?: string | null;
             phone: string;
             requested_at: components["schemas"]["Timestamp"];
@@ -1910,6 +1911,7 @@ export interface components {
             data: {
                 call_id?: null | components["schemas"]["CallId"];
                 id: components["schemas"]["CallbackRequestId"];
+                inbox_id?: null | components["schemas"]["InboxId"];
                 name?: string | null;
                 phone: string;
                 requested_at: components["schemas"]["Timestamp"];
@@ -1989,10 +1991,13 @@ export interface components {
             next_cursor?: string | null;
         };
         /**
-         * @description What an agent set as their availability.
+         * @description An agent's availability: the four they set themselves, and the two
+         *     the phone system sets while they talk (`in_call`) and for the
+         *     after-call work that follows (`wrap_up`); it then puts back what
+         *     they had before.
          * @enum {string}
          */
-        Presence: "online" | "away" | "dnd" | "offline";
+        Presence: "online" | "away" | "dnd" | "offline" | "in_call" | "wrap_up";
         PresenceRequest: {
             status: components["schemas"]["Presence"];
         };

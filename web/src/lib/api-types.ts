@@ -5,7 +5,8 @@
 
 export type Id = number;
 export type Role = 'admin' | 'supervisor' | 'agent';
-export type Presence = 'online' | 'away' | 'dnd' | 'offline';
+/** `in_call` and `wrap_up` are set by the PBX, never by the user. */
+export type Presence = 'online' | 'away' | 'dnd' | 'offline' | 'in_call' | 'wrap_up';
 export const CHANNELS = ['webchat', 'whatsapp', 'telegram', 'messenger', 'instagram', 'viber', 'email', 'voice'] as const;
 export type Channel = (typeof CHANNELS)[number];
 export type ConversationStatus = 'open' | 'pending' | 'snoozed' | 'resolved';

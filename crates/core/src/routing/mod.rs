@@ -13,6 +13,7 @@
 //! waiting conversations).
 
 mod engine;
+pub mod phones;
 mod rng;
 mod strategy;
 pub mod team_select;
@@ -106,6 +107,8 @@ impl From<Presence> for AgentStatus {
             Presence::Away => AgentStatus::Away,
             Presence::Dnd => AgentStatus::Dnd,
             Presence::Offline => AgentStatus::Offline,
+            Presence::InCall => AgentStatus::InCall,
+            Presence::WrapUp => AgentStatus::WrapUp,
         }
     }
 }

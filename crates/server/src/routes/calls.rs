@@ -250,9 +250,9 @@ pub struct WidgetCallbackAccepted {
 }
 
 /// The website's "call me back" button (public, rate-limited per client
-/// like the other widget endpoints). It only records the request and
-/// announces it (`callback.requested`); the SIP engine dials an agent,
-/// then the visitor, later.
+/// like the other widget endpoints). It records the request with the
+/// widget's inbox and announces it (`callback.requested`); the SIP engine
+/// then rings a free agent of the inbox's team and dials the visitor.
 #[utoipa::path(post, path = "/api/v1/widget/callback-request", tag = "widget", request_body = WidgetCallbackRequest,
     responses((status = 202, body = WidgetCallbackAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
@@ -272,7 +272,7 @@ pub async fn widget_callback(
     super::widget::check_origin(&inbox, &headers)?;
     let phone = voice::e164("phone", &validate::phone("phone", &req.phone)?)?;
     let name = req.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| validate::name("name", n)).transpose()?;
-    let new = NewCallbackRequest { phone, name, source: CallbackSource::Website, call_id: None };
+    let new = NewCallbackRequest { phone, name, source: CallbackSource::Website, call_id: None, inbox_id: Some(inbox.id) };
     let written = st.store.create_callback_request(inbox.workspace_id, new, st.now()).await?;
     st.publish(written.events);
     Ok((StatusCode::ACCEPTED, Json(WidgetCallbackAccepted { id: written.value.id, status: written.value.status })))

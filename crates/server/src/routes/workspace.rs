@@ -102,6 +102,9 @@ pub async fn delete_user(State(st): State<AppState>, ctx: Ctx, ApiPath(path): Ap
 #[utoipa::path(put, path = "/api/v1/workspaces/{workspace_id}/presence", tag = "users", request_body = PresenceRequest,
     responses((status = 200, body = PresenceView)))]
 pub async fn set_presence(State(st): State<AppState>, ctx: Ctx, ApiJson(req): ApiJson<PresenceRequest>) -> ApiResult<Json<PresenceView>> {
+    if req.status.is_set_by_voice() {
+        return Err(ApiError::Validation("status: in_call and wrap_up are set by the phone system".into()));
+    }
     let written = st.store.set_presence(ctx.ws(), ctx.user(), req.status, st.now()).await?;
     let v = PresenceView { user_id: written.value.user_id, status: written.value.status, since: written.value.since };
     st.publish(written.events);

@@ -2,15 +2,18 @@
 //! agents, the bridge, recording and the end. Runs in its own task; SIP
 //! goes through the signaling task (`Cmd`), media through the media plane.
 
-use super::media::{CallMediaHandle, LegRole, MediaEvent, start_call_media};
-use super::{CallEvent, Cmd, Pbx, Ringable, token};
+use super::media::{CallMediaHandle, LegRole, MediaEvent, MediaLeg, start_call_media};
+use super::{CallEvent, Cmd, Pbx, Pick, Ringable, token};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use switchboard_core::voice::{CallDirection, CallDisposition, CallMedia, IvrAction, IvrMenuSpec, MaxWaitAction, Prompt as PromptSpec};
-use switchboard_core::{CallId, TeamId, UserId, WorkspaceId};
+use switchboard_core::voice::{
+    CallDirection, CallDisposition, CallMedia, IvrAction, IvrMenuSpec, MaxWaitAction, Prompt as PromptSpec, QueueStep, queue_step,
+};
+use switchboard_core::{CallId, ContactId, ConversationId, TeamId, UserId, WorkspaceId};
 use switchboard_store::{NewCall, NewCallFile, NewCallbackRequest, NumberRoute};
 use switchboard_voice::media::prompt::Prompt;
 use switchboard_voice::media::sdp::{self, LocalMedia, SessionDescription};
@@ -22,15 +25,19 @@ use tokio::time::Instant;
 const VOICEMAIL_MAX: Duration = Duration::from_secs(60);
 /// How often a waiting call looks for a free agent.
 const QUEUE_TICK: Duration = Duration::from_millis(500);
+/// How long a CANCELled agent leg may take to end (a 200 crossing the
+/// CANCEL is ACKed and hung up meanwhile).
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// What a waiting call task can be woken by.
 #[derive(Debug)]
 enum Ev {
     CallerGone,
     Dtmf(char),
-    AgentResponse(Response),
-    AgentBye,
-    AgentTimeout,
+    /// A response on agent leg `.0` (an index into `Call::legs`).
+    AgentResponse(usize, Response),
+    AgentBye(usize),
+    AgentTimeout(usize),
     Deadline,
 }
 
@@ -45,9 +52,10 @@ struct Call {
     caller_peer: Peer,
     caller_dialog: Dialog,
     caller_call_id: String,
-    /// The agent leg's Call-ID while one is rung or talking, and its events.
-    agent_call_id: Option<String>,
-    agent_rx: Option<mpsc::UnboundedReceiver<CallEvent>>,
+    contact: ContactId,
+    conversation: ConversationId,
+    /// Agent phones being rung (several for ring-all), or the one talking.
+    legs: Vec<AgentLeg>,
     rx: mpsc::UnboundedReceiver<CallEvent>,
     media: CallMediaHandle,
     media_rx: mpsc::Receiver<MediaEvent>,
@@ -55,6 +63,19 @@ struct Call {
     answer_sdp: String,
     recording: Option<PathBuf>,
     caller_gone: bool,
+}
+
+/// One agent's phone leg: the INVITE we sent and its events (bound by its
+/// own Call-ID).
+struct AgentLeg {
+    agent: Ringable,
+    invite: Request,
+    call_id: String,
+    local: LocalMedia,
+    rtp: Option<MediaLeg>,
+    rx: mpsc::UnboundedReceiver<CallEvent>,
+    /// The signaling task dropped its sender (unbound).
+    closed: bool,
 }
 
 /// How the call ended, for the CDR.
@@ -127,11 +148,11 @@ pub(super) async fn inbound(
         agent_user_id: None,
         sip_call_id: Some(call_id.clone()),
     };
-    let call = match pbx.st.store.create_call(ws, new, pbx.st.now()).await {
+    let (call, contact_id, conversation_id) = match pbx.st.store.create_call(ws, new, pbx.st.now()).await {
         Ok(w) => {
-            let id = w.value.id;
+            let ids = (w.value.id, w.value.contact_id, w.value.conversation_id);
             pbx.st.publish(w.events);
-            id
+            ids
         }
         Err(e) => {
             tracing::warn!(error = %e, "create_call");
@@ -154,10 +175,9 @@ pub(super) async fn inbound(
     ok.body = answer_sdp.clone().into_bytes();
     let _ = pbx.cmd.send(Cmd::Respond { key, response: ok });
 
-    let recording = route
-        .settings
-        .recording
-        .then(|| pbx.work_dir.join("recordings").join(format!("call-{}-{}.wav", ws.0, call.0)));
+    // Always recorded: a caller may end in voicemail, which is the
+    // recording. Without `recording` only voicemails are kept.
+    let recording = Some(pbx.work_dir.join("recordings").join(format!("call-{}-{}.wav", ws.0, call.0)));
     let (media, media_rx) = start_call_media(&pbx.media, leg, negotiated, recording.clone());
     tracing::info!(workspace = %ws.0, call = %call.0, %number, from = %caller_number, "call answered by the PBX");
     let serial = pbx.new_call_serial();
@@ -171,8 +191,9 @@ pub(super) async fn inbound(
         caller_peer: from,
         caller_dialog: dialog,
         caller_call_id: call_id,
-        agent_call_id: None,
-        agent_rx: None,
+        contact: contact_id,
+        conversation: conversation_id,
+        legs: Vec::new(),
         rx,
         media,
         media_rx,
@@ -339,9 +360,9 @@ impl Call {
             self.pbx.st.publish(w.events);
         }
         let settings = self.route.settings.clone();
+        // Sticky teams give a returning caller to the agent who served them.
+        let previous = self.pbx.st.store.previous_assignee(self.ws, self.contact, self.conversation).await.ok().flatten();
         let entered = Instant::now();
-        let max_wait = entered + Duration::from_secs(settings.max_queue_wait_secs.into());
-        let every = Duration::from_secs(settings.other_channels_every_secs.max(15).into());
         let mut position = self.pbx.enqueue(self.ws, team, self.serial);
         let mut announced_at = Instant::now();
         let prompts = self.announcement(position).await;
@@ -350,42 +371,45 @@ impl Call {
         }
         let mut tried: HashSet<UserId> = HashSet::new();
         let end = loop {
-            if Instant::now() >= max_wait {
-                break self.max_wait(settings.max_wait_action).await;
-            }
+            let waited = entered.elapsed().as_millis() as u64;
+            let since = announced_at.elapsed().as_millis() as u64;
+            let wait = match queue_step(&settings, waited, since, QUEUE_TICK.as_millis() as u64) {
+                QueueStep::GiveUp => {
+                    self.pbx.dequeue(self.ws, team, self.serial);
+                    break self.max_wait(settings.max_wait_action).await;
+                }
+                QueueStep::Announce => {
+                    announced_at = Instant::now();
+                    let prompts = self.announcement(position).await;
+                    if !prompts.is_empty() {
+                        self.media.play(LegRole::Caller, prompts, false);
+                    }
+                    continue;
+                }
+                QueueStep::Wait { for_ms } => Duration::from_millis(for_ms),
+            };
             position = self.pbx.position(self.ws, team, self.serial);
             if position == 1 {
-                let mut agent = self.pbx.pick_agent(self.ws, team, &tried).await;
-                if agent.is_none() && !tried.is_empty() {
-                    // Everyone was tried once: start another round.
-                    tried.clear();
-                    agent = self.pbx.pick_agent(self.ws, team, &tried).await;
-                }
-                if let Some(agent) = agent {
-                    tried.insert(agent.user);
-                    match self.ring(agent.clone()).await {
-                        Ring::Answered(dialog) => {
-                            self.pbx.dequeue(self.ws, team, self.serial);
-                            break self.bridged(agent, *dialog).await;
-                        }
-                        Ring::CallerGone => break End::Abandoned,
-                        Ring::NoAnswer => {
-                            self.pbx.release_agent(self.ws, agent.user);
-                            continue;
+                match self.pbx.pick_agents(self.ws, team, &tried, previous).await {
+                    Pick::Ring(agents) => {
+                        tried.extend(agents.iter().map(|a| a.user));
+                        match self.ring(agents).await {
+                            Ring::Answered(ad) => {
+                                self.pbx.dequeue(self.ws, team, self.serial);
+                                break self.bridged(*ad).await;
+                            }
+                            Ring::CallerGone => break End::Abandoned,
+                            // Ring the next phone (per strategy) at once.
+                            Ring::NoAnswer => continue,
                         }
                     }
+                    // Everyone was rung once: rest one tick, then again.
+                    Pick::RoundOver => tried.clear(),
+                    Pick::Nobody => {}
                 }
             }
-            if announced_at.elapsed() >= every {
-                announced_at = Instant::now();
-                let prompts = self.announcement(position).await;
-                if !prompts.is_empty() {
-                    self.media.play(LegRole::Caller, prompts, false);
-                }
-            }
-            match self.next(Some(Instant::now() + QUEUE_TICK)).await {
-                Ev::CallerGone => break End::Abandoned,
-                _ => continue,
+            if let Ev::CallerGone = self.next(Some(Instant::now() + wait)).await {
+                break End::Abandoned;
             }
         };
         self.pbx.dequeue(self.ws, team, self.serial);
@@ -393,6 +417,7 @@ impl Call {
     }
 
     async fn max_wait(&mut self, action: MaxWaitAction) -> End {
+        tracing::info!(call = %self.call.0, action = %action.as_str(), "max queue wait reached");
         match action {
             MaxWaitAction::Voicemail => self.voicemail().await,
             MaxWaitAction::Callback => {
@@ -401,9 +426,11 @@ impl Call {
                     name: None,
                     source: switchboard_core::voice::CallbackSource::Queue,
                     call_id: Some(self.call),
+                    inbox_id: Some(self.route.number.inbox_id),
                 };
-                if let Ok(w) = self.pbx.st.store.create_callback_request(self.ws, req, self.pbx.st.now()).await {
-                    self.pbx.st.publish(w.events);
+                match self.pbx.st.store.create_callback_request(self.ws, req, self.pbx.st.now()).await {
+                    Ok(w) => self.pbx.st.publish(w.events),
+                    Err(e) => tracing::warn!(error = %e, "create_callback_request"),
                 }
                 self.say_and_hang_up("Sorry to keep you waiting. We will call you back as soon as an agent is free. Goodbye.").await
             }
@@ -423,7 +450,8 @@ impl Call {
         let deadline = Instant::now() + Duration::from_millis(len + 300);
         loop {
             match self.next(Some(deadline)).await {
-                Ev::CallerGone => return End::Abandoned,
+                // Heard it (or most of it): still a missed call to return.
+                Ev::CallerGone => return End::Missed,
                 Ev::Deadline => break,
                 _ => {}
             }
@@ -432,8 +460,8 @@ impl Call {
         End::Missed
     }
 
-    /// Records a message: the call recording (which has run since the
-    /// answer) becomes the voicemail.
+    /// Records a message after the tone: up to a minute, until the caller
+    /// hangs up or presses '#'. The call's recording becomes the voicemail.
     async fn voicemail(&mut self) -> End {
         let mut prompts: Vec<Arc<Prompt>> = self.tts("Please leave a message after the tone.", "en").await.into_iter().collect();
         prompts.push(beep());
@@ -443,7 +471,7 @@ impl Call {
         loop {
             match self.next(Some(deadline)).await {
                 Ev::CallerGone => return End::Voicemail,
-                Ev::Deadline => break,
+                Ev::Deadline | Ev::Dtmf('#') => break,
                 _ => {}
             }
         }
@@ -451,16 +479,16 @@ impl Call {
         End::Voicemail
     }
 
-    /// Rings one agent until they answer, refuse, or the ring timeout.
-    async fn ring(&mut self, agent: Ringable) -> Ring {
-        let leg = match self.pbx.media.open_leg().await {
+    /// Sends an INVITE to one agent's phone; the leg joins `self.legs`.
+    async fn invite_agent(&mut self, agent: Ringable) -> bool {
+        let rtp = match self.pbx.media.open_leg().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "no RTP port for the agent leg");
-                return Ring::NoAnswer;
+                return false;
             }
         };
-        let local = LocalMedia::new(self.pbx.advertised_ip, leg.local_rtp.port(), rand::random::<u32>().into());
+        let local = LocalMedia::new(self.pbx.advertised_ip, rtp.local_rtp.port(), rand::random::<u32>().into());
         let offer = sdp::offer(&local).to_sdp_string();
         let call_id = format!("{}@switchboard", token());
         let domain = self.route.settings.sip_domain.clone().unwrap_or_else(|| "switchboard.local".to_owned());
@@ -479,119 +507,117 @@ impl Call {
         invite.headers.push("Content-Type", "application/sdp");
         invite.body = offer.into_bytes();
         let (tx, rx) = mpsc::unbounded_channel();
-        // Agent-leg events arrive on a separate channel and are merged in
-        // `next` through `agent_rx`.
         let _ = self.pbx.cmd.send(Cmd::Bind { call_id: call_id.clone(), tx });
-        self.agent_call_id = Some(call_id.clone());
-        self.agent_rx = Some(rx);
         let _ = self.pbx.cmd.send(Cmd::Request { request: invite.clone(), to: agent.peer });
         tracing::info!(call = %self.call.0, agent = %agent.user.0, extension = %agent.extension, "ringing agent");
+        self.legs.push(AgentLeg { agent, invite, call_id, local, rtp: Some(rtp), rx, closed: false });
+        true
+    }
+
+    /// Rings the agents' phones at once (one, or all for ring-all) until
+    /// one answers (the others are CANCELled), all refuse, or the ring
+    /// timeout (all CANCELled).
+    async fn ring(&mut self, agents: Vec<Ringable>) -> Ring {
+        for agent in agents {
+            let (ws, user) = (self.ws, agent.user);
+            if !self.invite_agent(agent).await {
+                self.pbx.release_agent(ws, user);
+            }
+        }
+        if self.legs.is_empty() {
+            return Ring::NoAnswer;
+        }
         let deadline = Instant::now() + Duration::from_secs(self.route.settings.ring_timeout_secs.into());
-        let mut early_to: Option<Response> = None;
         loop {
             match self.next(Some(deadline)).await {
-                Ev::AgentResponse(r) if r.status < 200 => {
-                    if r.to().ok().is_some_and(|t| t.tag().is_some()) {
-                        early_to = Some(r);
+                Ev::AgentResponse(i, r) if r.status >= 200 && is_invite_response(&r) => {
+                    if r.is_success()
+                        && let Some(ad) = self.take_answer(i, &r)
+                    {
+                        // First 200 wins: the others stop ringing.
+                        for leg in std::mem::take(&mut self.legs) {
+                            settle(self.pbx.clone(), self.ws, leg, true);
+                        }
+                        self.legs.push(ad.1);
+                        return Ring::Answered(Box::new(ad.0));
+                    }
+                    if !r.is_success() {
+                        tracing::info!(call = %self.call.0, agent = %self.legs[i].agent.user.0, status = r.status, "agent did not take the call");
+                        let leg = self.legs.remove(i);
+                        settle(self.pbx.clone(), self.ws, leg, false);
+                    }
+                    if self.legs.is_empty() {
+                        return Ring::NoAnswer;
                     }
                 }
-                Ev::AgentResponse(r) if r.is_success() => {
-                    let Ok(mut dialog) = Dialog::uac(&invite, &r) else {
-                        self.drop_agent_leg();
+                Ev::AgentTimeout(i) => {
+                    let leg = self.legs.remove(i);
+                    settle(self.pbx.clone(), self.ws, leg, false);
+                    if self.legs.is_empty() {
                         return Ring::NoAnswer;
-                    };
-                    let _ = dialog.on_response(&r);
-                    let ack = dialog.ack(1, &via(&self.pbx, agent.peer));
-                    let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: agent.peer });
-                    let negotiated = std::str::from_utf8(&r.body)
-                        .ok()
-                        .and_then(|s| SessionDescription::parse(s).ok())
-                        .and_then(|a| sdp::accept_answer(&a, &local).ok());
-                    let Some(negotiated) = negotiated else {
-                        // Answered without usable media: hang it up.
-                        let bye = dialog.new_request(Method::Bye, &via(&self.pbx, agent.peer));
-                        let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: agent.peer });
-                        self.drop_agent_leg();
-                        return Ring::NoAnswer;
-                    };
-                    self.media.stop_playback(LegRole::Caller);
-                    self.media.attach_agent(leg, negotiated);
-                    return Ring::Answered(Box::new(AgentDialog { dialog, peer: agent.peer }));
-                }
-                Ev::AgentResponse(r) => {
-                    tracing::info!(call = %self.call.0, agent = %agent.user.0, status = r.status, "agent did not take the call");
-                    self.drop_agent_leg();
-                    return Ring::NoAnswer;
-                }
-                Ev::AgentTimeout => {
-                    self.drop_agent_leg();
-                    return Ring::NoAnswer;
+                    }
                 }
                 Ev::CallerGone => {
-                    self.cancel(&invite, agent.peer);
-                    self.linger_for_cancel().await;
-                    self.drop_agent_leg();
+                    for leg in std::mem::take(&mut self.legs) {
+                        settle(self.pbx.clone(), self.ws, leg, true);
+                    }
                     return Ring::CallerGone;
                 }
                 Ev::Deadline => {
-                    tracing::info!(call = %self.call.0, agent = %agent.user.0, "ring timeout");
-                    self.cancel(&invite, agent.peer);
-                    // A 200 may cross our CANCEL: take it and hang it up.
-                    if let Some(ok) = self.linger_for_cancel().await
-                        && let Ok(mut d) = Dialog::uac(&invite, &ok)
-                    {
-                        let ack = d.ack(1, &via(&self.pbx, agent.peer));
-                        let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: agent.peer });
-                        let bye = d.new_request(Method::Bye, &via(&self.pbx, agent.peer));
-                        let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: agent.peer });
+                    for leg in std::mem::take(&mut self.legs) {
+                        tracing::info!(call = %self.call.0, agent = %leg.agent.user.0, "ring timeout");
+                        settle(self.pbx.clone(), self.ws, leg, true);
                     }
-                    let _ = early_to.take();
-                    self.drop_agent_leg();
                     return Ring::NoAnswer;
                 }
-                Ev::Dtmf(_) | Ev::AgentBye => {}
+                Ev::AgentResponse(..) | Ev::Dtmf(_) | Ev::AgentBye(_) => {}
             }
         }
     }
 
-    /// Waits briefly for the final response to a CANCELled INVITE; returns
-    /// a 2xx if one crossed the CANCEL.
-    async fn linger_for_cancel(&mut self) -> Option<Response> {
-        let until = Instant::now() + Duration::from_secs(2);
-        loop {
-            match self.next_agent_only(until).await? {
-                r if r.is_success() => return Some(r),
-                r if r.status >= 200 => return None,
-                _ => {}
-            }
-        }
+    /// Leg `i` answered with `ok`: ACK, media bridged. `None` (the leg is
+    /// hung up and dropped) when the answer has no usable media.
+    fn take_answer(&mut self, i: usize, ok: &Response) -> Option<(AgentDialog, AgentLeg)> {
+        let mut leg = self.legs.remove(i);
+        let peer = leg.agent.peer;
+        let Ok(mut dialog) = Dialog::uac(&leg.invite, ok) else {
+            settle(self.pbx.clone(), self.ws, leg, false);
+            return None;
+        };
+        let _ = dialog.on_response(ok);
+        let ack = dialog.ack(1, &via(&self.pbx, peer));
+        let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: peer });
+        let negotiated = std::str::from_utf8(&ok.body)
+            .ok()
+            .and_then(|s| SessionDescription::parse(s).ok())
+            .and_then(|a| sdp::accept_answer(&a, &leg.local).ok());
+        let (Some(negotiated), Some(rtp)) = (negotiated, leg.rtp.take()) else {
+            // Answered without usable media: hang it up.
+            let bye = dialog.new_request(Method::Bye, &via(&self.pbx, peer));
+            let _ = self.pbx.cmd.send(Cmd::Request { request: bye, to: peer });
+            settle(self.pbx.clone(), self.ws, leg, false);
+            return None;
+        };
+        self.media.stop_playback(LegRole::Caller);
+        self.media.attach_agent(rtp, negotiated);
+        Some((AgentDialog { dialog, peer, agent: leg.agent.clone() }, leg))
     }
 
-    fn cancel(&self, invite: &Request, to: Peer) {
-        let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
-        for name in ["Via", "Max-Forwards", "From", "To", "Call-ID"] {
-            if let Some(v) = invite.headers.get(name) {
-                cancel.headers.push(name, v);
-            }
+    fn drop_agent_legs(&mut self) {
+        for leg in self.legs.drain(..) {
+            let _ = self.pbx.cmd.send(Cmd::Unbind { call_id: leg.call_id });
         }
-        cancel.headers.push("CSeq", "1 CANCEL");
-        let _ = self.pbx.cmd.send(Cmd::Request { request: cancel, to });
-    }
-
-    fn drop_agent_leg(&mut self) {
-        if let Some(id) = self.agent_call_id.take() {
-            let _ = self.pbx.cmd.send(Cmd::Unbind { call_id: id });
-        }
-        self.agent_rx = None;
     }
 
     /// Caller and agent talk until one hangs up.
-    async fn bridged(&mut self, agent: Ringable, mut ad: AgentDialog) -> End {
-        match self.pbx.st.store.answer_call(self.ws, self.call, Some(agent.user), self.pbx.st.now()).await {
+    async fn bridged(&mut self, mut ad: AgentDialog) -> End {
+        let agent = ad.agent.user;
+        match self.pbx.st.store.answer_call(self.ws, self.call, Some(agent), self.pbx.st.now()).await {
             Ok(w) => self.pbx.st.publish(w.events),
             Err(e) => tracing::warn!(error = %e, "answer_call"),
         }
-        tracing::info!(call = %self.call.0, agent = %agent.user.0, "bridged");
+        self.pbx.agent_in_call(self.ws, agent).await;
+        tracing::info!(call = %self.call.0, agent = %agent.0, "bridged");
         loop {
             match self.next(None).await {
                 Ev::CallerGone => {
@@ -601,11 +627,12 @@ impl Call {
                     // handling, and the Call-ID is unbound in `finish`.
                     break;
                 }
-                Ev::AgentBye => {
+                // The one leg left is the bridged agent's.
+                Ev::AgentBye(0) => {
                     self.bye_caller();
                     break;
                 }
-                Ev::AgentResponse(r) if r.is_success() && r.cseq().is_ok_and(|c| c.method == Method::Invite) => {
+                Ev::AgentResponse(_, r) if r.is_success() && is_invite_response(&r) => {
                     // Our ACK was lost: the 2xx is retransmitted; ACK again.
                     let ack = ad.dialog.ack(1, &via(&self.pbx, ad.peer));
                     let _ = self.pbx.cmd.send(Cmd::Raw { request: ack, to: ad.peer });
@@ -615,7 +642,7 @@ impl Call {
         }
         self.media.detach_agent();
         let wrap_up = Duration::from_secs(self.route.settings.wrap_up_secs.into());
-        self.pbx.agent_call_ended(self.ws, agent.user, wrap_up);
+        self.pbx.agent_call_ended(self.ws, agent, wrap_up).await;
         End::Answered
     }
 
@@ -643,9 +670,10 @@ impl Call {
             Ok(w) => self.pbx.st.publish(w.events),
             Err(e) => tracing::warn!(error = %e, "end_call"),
         }
+        let keep = media_kind == CallMedia::Voicemail || self.route.settings.recording;
         if let Some(summary) = summary {
             match tokio::fs::read(&summary.path).await {
-                Ok(data) if !data.is_empty() => {
+                Ok(data) if !data.is_empty() && keep => {
                     let file = NewCallFile {
                         filename: format!("call-{}-{}.wav", self.call.0, media_kind.as_str()),
                         content_type: "audio/wav".into(),
@@ -667,7 +695,7 @@ impl Call {
         // Keep the caller's Call-ID bound a little longer so a retransmitted
         // BYE still finds a 200 (the transaction layer answers those).
         let _ = self.pbx.cmd.send(Cmd::Unbind { call_id: self.caller_call_id.clone() });
-        self.drop_agent_leg();
+        self.drop_agent_legs();
         tracing::info!(call = %self.call.0, disposition = %disposition.as_str(), "call ended");
     }
 
@@ -679,17 +707,23 @@ impl Call {
         tokio::pin!(sleep);
         loop {
             let raw = {
-                let Call { rx, agent_rx, media_rx, .. } = self;
-                let agent = async {
-                    match agent_rx.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
+                let Call { rx, legs, media_rx, .. } = self;
+                // Whichever agent leg has an event first.
+                let agent = std::future::poll_fn(|cx| {
+                    for (i, leg) in legs.iter_mut().enumerate() {
+                        if leg.closed {
+                            continue;
+                        }
+                        if let Poll::Ready(ev) = leg.rx.poll_recv(cx) {
+                            return Poll::Ready((i, ev));
+                        }
                     }
-                };
+                    Poll::Pending
+                });
                 tokio::select! {
                     _ = &mut sleep => Raw::Deadline,
                     e = rx.recv() => Raw::Caller(e),
-                    e = agent => Raw::Agent(e),
+                    (i, e) = agent => Raw::Agent(i, e),
                     m = media_rx.recv() => Raw::Media(m),
                 }
             };
@@ -701,14 +735,14 @@ impl Call {
                     }
                 }
                 Raw::Caller(None) => return Ev::CallerGone,
-                Raw::Agent(Some(CallEvent::Response { response })) => return Ev::AgentResponse(response),
-                Raw::Agent(Some(CallEvent::Timeout)) => return Ev::AgentTimeout,
-                Raw::Agent(Some(CallEvent::Request { key, request })) => {
-                    if let Some(ev) = self.agent_request(key, request) {
+                Raw::Agent(i, Some(CallEvent::Response { response })) => return Ev::AgentResponse(i, response),
+                Raw::Agent(i, Some(CallEvent::Timeout)) => return Ev::AgentTimeout(i),
+                Raw::Agent(i, Some(CallEvent::Request { key, request })) => {
+                    if let Some(ev) = self.agent_request(i, key, request) {
                         return ev;
                     }
                 }
-                Raw::Agent(None) => self.agent_rx = None,
+                Raw::Agent(i, None) => self.legs[i].closed = true,
                 Raw::Media(Some(MediaEvent::Dtmf { leg: LegRole::Caller, digit })) => return Ev::Dtmf(digit),
                 Raw::Media(Some(MediaEvent::RtpTimeout { leg: LegRole::Caller })) => {
                     tracing::info!(call = %self.call.0, "no RTP from the caller: hanging up");
@@ -727,22 +761,11 @@ impl Call {
         }
     }
 
-    /// Only agent-leg responses, until `until`.
-    async fn next_agent_only(&mut self, until: Instant) -> Option<Response> {
-        let rx = self.agent_rx.as_mut()?;
-        loop {
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(CallEvent::Response { response })) => return Some(response),
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return None,
-            }
-        }
-    }
-
     fn agent_rtp_timeout(&mut self) -> Option<Ev> {
-        self.agent_call_id.as_ref()?;
+        // Only a bridged agent sends RTP; then it is the one leg left.
+        (self.legs.len() == 1).then_some(())?;
         tracing::info!(call = %self.call.0, "no RTP from the agent: ending the call");
-        Some(Ev::AgentBye)
+        Some(Ev::AgentBye(0))
     }
 
     fn caller_event(&mut self, e: CallEvent) -> Option<Ev> {
@@ -800,7 +823,7 @@ impl Call {
         }
     }
 
-    fn agent_request(&mut self, key: Option<TransactionKey>, request: Request) -> Option<Ev> {
+    fn agent_request(&mut self, leg: usize, key: Option<TransactionKey>, request: Request) -> Option<Ev> {
         let reply = |code: u16, reason: &str| Response::for_request(&request, code, reason, None);
         match request.method {
             Method::Ack => None,
@@ -808,7 +831,7 @@ impl Call {
                 if let Some(key) = key {
                     let _ = self.pbx.cmd.send(Cmd::Respond { key, response: reply(200, "OK") });
                 }
-                Some(Ev::AgentBye)
+                Some(Ev::AgentBye(leg))
             }
             _ => {
                 if let Some(key) = key {
@@ -824,12 +847,13 @@ impl Call {
 struct AgentDialog {
     dialog: Dialog,
     peer: Peer,
+    agent: Ringable,
 }
 
 enum Raw {
     Deadline,
     Caller(Option<CallEvent>),
-    Agent(Option<CallEvent>),
+    Agent(usize, Option<CallEvent>),
     Media(Option<MediaEvent>),
 }
 
@@ -837,6 +861,60 @@ enum Ring {
     Answered(Box<AgentDialog>),
     CallerGone,
     NoAnswer,
+}
+
+fn is_invite_response(r: &Response) -> bool {
+    r.cseq().is_ok_and(|c| c.method == Method::Invite)
+}
+
+fn cancel(pbx: &Pbx, invite: &Request, to: Peer) {
+    let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
+    for name in ["Via", "Max-Forwards", "From", "To", "Call-ID"] {
+        if let Some(v) = invite.headers.get(name) {
+            cancel.headers.push(name, v);
+        }
+    }
+    cancel.headers.push("CSeq", "1 CANCEL");
+    let _ = pbx.cmd.send(Cmd::Request { request: cancel, to });
+}
+
+/// Ends an agent leg that lost (ring timeout, another phone answered,
+/// refused) in its own task, so the call moves on at once: CANCEL if
+/// `cancel_it`, ACK + BYE for a 200 that crosses the CANCEL, then unbind
+/// and free the agent for other calls.
+fn settle(pbx: Arc<Pbx>, ws: WorkspaceId, mut leg: AgentLeg, cancel_it: bool) {
+    if cancel_it {
+        cancel(&pbx, &leg.invite, leg.agent.peer);
+    }
+    tokio::spawn(async move {
+        let peer = leg.agent.peer;
+        let until = Instant::now() + if cancel_it { SETTLE } else { Duration::ZERO };
+        let mut hung_up = false;
+        while let Ok(Some(ev)) = tokio::time::timeout_at(until, leg.rx.recv()).await {
+            match ev {
+                CallEvent::Response { response } if is_invite_response(&response) && response.is_success() => {
+                    if hung_up {
+                        continue;
+                    }
+                    hung_up = true;
+                    if let Ok(mut d) = Dialog::uac(&leg.invite, &response) {
+                        let _ = pbx.cmd.send(Cmd::Raw { request: d.ack(1, &via(&pbx, peer)), to: peer });
+                        let bye = d.new_request(Method::Bye, &via(&pbx, peer));
+                        let _ = pbx.cmd.send(Cmd::Request { request: bye, to: peer });
+                    }
+                }
+                CallEvent::Response { response } if is_invite_response(&response) && response.status >= 200 => break,
+                CallEvent::Response { response } if response.cseq().is_ok_and(|c| c.method == Method::Bye) => break,
+                CallEvent::Request { key: Some(key), request } => {
+                    let _ = pbx.cmd.send(Cmd::Respond { key, response: Response::for_request(&request, 200, "OK", None) });
+                }
+                CallEvent::Timeout => break,
+                _ => {}
+            }
+        }
+        let _ = pbx.cmd.send(Cmd::Unbind { call_id: leg.call_id.clone() });
+        pbx.release_agent(ws, leg.agent.user);
+    });
 }
 
 /// `Signal=5` of an application/dtmf-relay INFO body.

@@ -23,7 +23,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_core::{TeamId, UserId, WorkspaceId};
+use switchboard_core::routing::phones::{PhoneMember, RingPlan, ring_plan};
+use switchboard_core::routing::{SplitMix64, Strategy};
+use switchboard_core::{Presence, TeamId, Timestamp, UserId, WorkspaceId};
 use switchboard_voice::sip::{Peer, Registrar, RegistrarConfig, Request, Response, TransactionKey, Uri};
 use tokio::sync::mpsc;
 use tts::PromptCache;
@@ -86,8 +88,28 @@ struct AgentState {
     busy: bool,
     /// After-call work ends here.
     wrap_up_until: Option<Instant>,
-    /// When the last call ended (longest-idle tie breaks, reports later).
-    last_call_end: Option<Instant>,
+    /// When the last call ended (longest idle).
+    last_call_end: Option<Timestamp>,
+    /// Calls answered on `handled_day` (fewest handled today).
+    handled_today: u32,
+    handled_day: i64,
+    /// The presence the agent had before the phone system set `in_call`;
+    /// put back when the wrap-up ends.
+    presence_before: Option<Presence>,
+    /// Bumped when a call starts, so the wrap-up timer of an earlier call
+    /// does not touch presence during a later one.
+    generation: u64,
+}
+
+/// What the queue should do for the call at its head.
+#[derive(Debug)]
+pub(crate) enum Pick {
+    /// Nobody can take a call now.
+    Nobody,
+    /// Everyone able was rung once for this call: rest, then a new round.
+    RoundOver,
+    /// Ring these phones (claimed: nobody else rings them meanwhile).
+    Ring(Vec<Ringable>),
 }
 
 /// Registrar bindings plus which AOR belongs to which extension.
@@ -111,8 +133,10 @@ pub(crate) struct Pbx {
     agents: Mutex<HashMap<(WorkspaceId, UserId), AgentState>>,
     /// Waiting calls per team queue, first come first served.
     queues: Mutex<HashMap<(WorkspaceId, TeamId), VecDeque<u64>>>,
-    /// Round-robin cursor per team.
-    cursors: Mutex<HashMap<(WorkspaceId, TeamId), usize>>,
+    /// Who was last given a call of each team (round-robin memory).
+    last_agent: Mutex<HashMap<(WorkspaceId, TeamId), UserId>>,
+    /// For the random strategies.
+    rng: Mutex<SplitMix64>,
     next_call: AtomicU64,
     /// Datagrams and stream frames that did not parse.
     pub malformed: AtomicU64,
@@ -146,7 +170,8 @@ pub async fn start(st: AppState, cfg: VoiceConfig) -> std::io::Result<VoiceListe
         }),
         agents: Mutex::new(HashMap::new()),
         queues: Mutex::new(HashMap::new()),
-        cursors: Mutex::new(HashMap::new()),
+        last_agent: Mutex::new(HashMap::new()),
+        rng: Mutex::new(SplitMix64::new(rand::random())),
         next_call: AtomicU64::new(1),
         malformed: AtomicU64::new(0),
     });
@@ -226,43 +251,97 @@ impl Pbx {
         }
     }
 
-    /// Picks the next free agent of a team with a registered phone, round
-    /// robin from where the last pick stopped, skipping `tried`; marks them
-    /// busy. See docs/ARCHITECTURE.md (Voice) for why voice does not go
-    /// through the chat router yet.
-    pub async fn pick_agent(&self, ws: WorkspaceId, team: TeamId, tried: &HashSet<UserId>) -> Option<Ringable> {
-        let team_row = self.st.store.get_team(ws, team).await.ok()??;
-        let mut members: Vec<_> = team_row.members.iter().map(|m| (m.priority, m.user_id)).collect();
-        members.sort();
-        if members.is_empty() {
-            return None;
+    /// Chooses whose phones ring for the call at the head of a team's
+    /// queue: the team's strategy (`core::routing::phones`) over members
+    /// who are online, have voice capacity and a live registration, and
+    /// are not ringing, talking or wrapping up; `tried` were rung for this
+    /// call in the current round. Claims the chosen agents.
+    pub async fn pick_agents(&self, ws: WorkspaceId, team: TeamId, tried: &HashSet<UserId>, previous: Option<UserId>) -> Pick {
+        let Ok(Some(team_row)) = self.st.store.get_team(ws, team).await else { return Pick::Nobody };
+        if team_row.members.is_empty() {
+            return Pick::Nobody;
         }
-        let start = self.cursors.lock().ok().and_then(|c| c.get(&(ws, team)).copied()).unwrap_or(0) % members.len();
-        for i in 0..members.len() {
-            let idx = (start + i) % members.len();
-            let user = members[idx].1;
-            if tried.contains(&user) || !self.agent_free(ws, user) {
-                continue;
+        let Ok(members) = self.st.store.list_members(ws).await else { return Pick::Nobody };
+        let strategy = team_row.routing.strategy;
+        let mut load: HashMap<UserId, u32> = HashMap::new();
+        if strategy == Strategy::LeastBusy
+            && let Ok(open) = self.st.store.open_work(ws).await
+        {
+            for w in open {
+                if let Some(a) = w.assignee_id {
+                    *load.entry(a).or_default() += 1;
+                }
             }
-            let Ok(Some(ext)) = self.st.store.extension_of_user(ws, user).await else { continue };
-            let Some((uri, peer)) = self.contact_of(ws, &ext.extension) else { continue };
-            if !self.claim_agent(ws, user) {
-                continue;
-            }
-            if let Ok(mut c) = self.cursors.lock() {
-                c.insert((ws, team), idx + 1);
-            }
-            return Some(Ringable { user, extension: ext.extension, uri, peer });
         }
-        None
+        let now = Instant::now();
+        let today = day_of(self.st.now());
+        let mut phones = Vec::with_capacity(team_row.members.len());
+        let mut contacts: HashMap<UserId, (String, Uri, Peer)> = HashMap::new();
+        for m in &team_row.members {
+            let Some(member) = members.iter().find(|x| x.id == m.user_id) else { continue };
+            let state = self.agent_state(ws, m.user_id);
+            // Only the online need a registration lookup.
+            let contact = if member.presence == Presence::Online {
+                match self.st.store.extension_of_user(ws, m.user_id).await {
+                    Ok(Some(ext)) => self.contact_of(ws, &ext.extension).map(|(uri, peer)| (ext.extension, uri, peer)),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            phones.push(PhoneMember {
+                agent: m.user_id,
+                priority: m.priority,
+                weight: m.weight,
+                status: member.presence.into(),
+                voice_capacity: member.routing.capacity.voice,
+                calls: u32::from(state.busy),
+                registered: contact.is_some(),
+                wrapping_up: state.wrap_up_until.is_some_and(|t| t > now),
+                tried: tried.contains(&m.user_id),
+                load: load.get(&m.user_id).copied().unwrap_or(0),
+                last_activity: state.last_call_end.unwrap_or(Timestamp(0)),
+                handled_today: if state.handled_day == today { state.handled_today } else { 0 },
+            });
+            if let Some(c) = contact {
+                contacts.insert(m.user_id, c);
+            }
+        }
+        let sticky = previous.filter(|_| team_row.routing.sticky);
+        let last = self.last_agent.lock().ok().and_then(|l| l.get(&(ws, team)).copied());
+        let plan = match self.rng.lock() {
+            Ok(mut rng) => ring_plan(strategy, &phones, sticky, last, &mut rng),
+            Err(_) => RingPlan::Nobody,
+        };
+        match plan {
+            RingPlan::Nobody => Pick::Nobody,
+            RingPlan::RoundOver => Pick::RoundOver,
+            RingPlan::Ring(agents) => {
+                let mut out = Vec::with_capacity(agents.len());
+                for user in agents {
+                    if let Some((extension, uri, peer)) = contacts.remove(&user)
+                        && self.claim_agent(ws, user)
+                    {
+                        out.push(Ringable { user, extension, uri, peer });
+                    }
+                }
+                if let [one] = out.as_slice()
+                    && let Ok(mut l) = self.last_agent.lock()
+                {
+                    l.insert((ws, team), one.user);
+                }
+                if out.is_empty() { Pick::Nobody } else { Pick::Ring(out) }
+            }
+        }
     }
 
-    fn agent_free(&self, ws: WorkspaceId, user: UserId) -> bool {
-        let Ok(a) = self.agents.lock() else { return false };
-        a.get(&(ws, user)).is_none_or(|s| !s.busy && s.wrap_up_until.is_none_or(|t| t <= Instant::now()))
+    fn agent_state(&self, ws: WorkspaceId, user: UserId) -> AgentState {
+        self.agents.lock().ok().and_then(|a| a.get(&(ws, user)).copied()).unwrap_or_default()
     }
 
-    fn claim_agent(&self, ws: WorkspaceId, user: UserId) -> bool {
+    /// Marks the agent's phone as taken (ringing or talking); false if it
+    /// already was, or the agent is wrapping up.
+    pub fn claim_agent(&self, ws: WorkspaceId, user: UserId) -> bool {
         let Ok(mut a) = self.agents.lock() else { return false };
         let s = a.entry((ws, user)).or_default();
         if s.busy || s.wrap_up_until.is_some_and(|t| t > Instant::now()) {
@@ -272,6 +351,14 @@ impl Pbx {
         true
     }
 
+    /// The agent's phone is taken whatever its state (click-to-call: the
+    /// agent asked for the call).
+    pub fn hold_agent(&self, ws: WorkspaceId, user: UserId) {
+        if let Ok(mut a) = self.agents.lock() {
+            a.entry((ws, user)).or_default().busy = true;
+        }
+    }
+
     /// The agent was not reached: free at once.
     pub fn release_agent(&self, ws: WorkspaceId, user: UserId) {
         if let Ok(mut a) = self.agents.lock() {
@@ -279,16 +366,89 @@ impl Pbx {
         }
     }
 
-    /// The agent's call ended: free after wrap-up.
-    pub fn agent_call_ended(&self, ws: WorkspaceId, user: UserId, wrap_up: Duration) {
+    /// The agent answered: presence `in_call` (remembering what it was),
+    /// one more call handled today.
+    pub async fn agent_in_call(&self, ws: WorkspaceId, user: UserId) {
+        let today = day_of(self.st.now());
         if let Ok(mut a) = self.agents.lock() {
             let s = a.entry((ws, user)).or_default();
-            let now = Instant::now();
+            s.busy = true;
+            s.wrap_up_until = None;
+            s.generation += 1;
+            if s.handled_day != today {
+                s.handled_day = today;
+                s.handled_today = 0;
+            }
+            s.handled_today += 1;
+        }
+        let current = self.st.store.get_member(ws, user).await.ok().flatten().map(|m| m.presence);
+        let Some(current) = current else { return };
+        if !current.is_set_by_voice()
+            && let Ok(mut a) = self.agents.lock()
+        {
+            a.entry((ws, user)).or_default().presence_before = Some(current);
+        }
+        self.set_presence(ws, user, Presence::InCall).await;
+    }
+
+    /// The agent's call ended: no new call for `wrap_up`, presence
+    /// `wrap_up` meanwhile, then back to what it was before the call. An
+    /// agent who changed their status during the call keeps it.
+    pub async fn agent_call_ended(self: &Arc<Self>, ws: WorkspaceId, user: UserId, wrap_up: Duration) {
+        let generation = {
+            let Ok(mut a) = self.agents.lock() else { return };
+            let s = a.entry((ws, user)).or_default();
             s.busy = false;
-            s.wrap_up_until = Some(now + wrap_up);
-            s.last_call_end = Some(now);
+            s.wrap_up_until = Some(Instant::now() + wrap_up);
+            s.last_call_end = Some(self.st.now());
+            s.generation
+        };
+        let current = self.st.store.get_member(ws, user).await.ok().flatten().map(|m| m.presence);
+        if current != Some(Presence::InCall) {
+            self.forget_presence(ws, user);
+            return;
+        }
+        if wrap_up.is_zero() {
+            self.restore_presence(ws, user).await;
+            return;
+        }
+        self.set_presence(ws, user, Presence::WrapUp).await;
+        let pbx = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wrap_up).await;
+            if pbx.agent_state(ws, user).generation != generation {
+                return; // a new call started; its end decides
+            }
+            let current = pbx.st.store.get_member(ws, user).await.ok().flatten().map(|m| m.presence);
+            if current == Some(Presence::WrapUp) {
+                pbx.restore_presence(ws, user).await;
+            } else {
+                pbx.forget_presence(ws, user);
+            }
+        });
+    }
+
+    fn forget_presence(&self, ws: WorkspaceId, user: UserId) {
+        if let Ok(mut a) = self.agents.lock() {
+            a.entry((ws, user)).or_default().presence_before = None;
         }
     }
+
+    async fn restore_presence(&self, ws: WorkspaceId, user: UserId) {
+        let before = self.agents.lock().ok().and_then(|mut a| a.entry((ws, user)).or_default().presence_before.take());
+        self.set_presence(ws, user, before.unwrap_or(Presence::Online)).await;
+    }
+
+    async fn set_presence(&self, ws: WorkspaceId, user: UserId, presence: Presence) {
+        match self.st.store.set_presence(ws, user, presence, self.st.now()).await {
+            Ok(w) => self.st.publish(w.events),
+            Err(e) => tracing::warn!(error = %e, user = %user.0, "voice presence"),
+        }
+    }
+}
+
+fn day_of(t: Timestamp) -> i64 {
+    t.0.div_euclid(86_400_000)
 }
 
 /// An agent chosen for a call, with where their phone is.

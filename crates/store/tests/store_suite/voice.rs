@@ -441,7 +441,13 @@ async fn missed_calls_and_callbacks_follow_up(store: Store) {
 
     // Callback requests: recorded, announced, listed, moved on.
     let req =
-        NewCallbackRequest { phone: "+380675555555".into(), name: Some("Ivan".into()), source: CallbackSource::Website, call_id: None };
+        NewCallbackRequest {
+        phone: "+380675555555".into(),
+        name: Some("Ivan".into()),
+        source: CallbackSource::Website,
+        call_id: None,
+        inbox_id: None,
+    };
     let written = store.create_callback_request(a.ws, req.clone(), at(40)).await.unwrap();
     assert!(matches!(written.events[0].payload, EventPayload::CallbackRequested(_)));
     assert_eq!(written.value.status, CallbackRequestStatus::Pending);

@@ -7,7 +7,7 @@ export const en = {
   'login.title': 'Sign in', 'login.subtitle': 'Welcome back to your team inbox.', 'login.email': 'Email', 'login.password': 'Password',
   'login.submit': 'Sign in', 'login.invalid': 'Wrong email or password.', 'login.rateLimited': 'Too many attempts. Please wait a minute.',
   'login.pitch': 'Every customer conversation in one place.', 'login.pitchSub': 'Chats, messengers, email and calls — routed to the right agent and measured live.',
-  'presence.label': 'Status', 'presence.online': 'Online', 'presence.away': 'Away', 'presence.dnd': 'Do not disturb', 'presence.offline': 'Offline',
+  'presence.label': 'Status', 'presence.online': 'Online', 'presence.away': 'Away', 'presence.dnd': 'Do not disturb', 'presence.offline': 'Offline', 'presence.in_call': 'In a call', 'presence.wrap_up': 'Wrap-up',
   'role.admin': 'Admin', 'role.supervisor': 'Supervisor', 'role.agent': 'Agent',
   'status.open': 'Open', 'status.pending': 'Pending', 'status.snoozed': 'Snoozed', 'status.resolved': 'Resolved',
   'priority.none': 'No priority', 'priority.low': 'Low', 'priority.medium': 'Medium', 'priority.high': 'High', 'priority.urgent': 'Urgent',

@@ -8,7 +8,7 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'login.title': 'Вход', 'login.subtitle': 'С возвращением в общий инбокс команды.', 'login.email': 'Email', 'login.password': 'Пароль',
   'login.submit': 'Войти', 'login.invalid': 'Неверный email или пароль.', 'login.rateLimited': 'Слишком много попыток. Подождите минуту.',
   'login.pitch': 'Все обращения клиентов в одном окне.', 'login.pitchSub': 'Чаты, мессенджеры, почта и звонки — к нужному оператору, с живой статистикой.',
-  'presence.label': 'Статус', 'presence.online': 'В сети', 'presence.away': 'Отошёл', 'presence.dnd': 'Не беспокоить', 'presence.offline': 'Не в сети',
+  'presence.label': 'Статус', 'presence.online': 'В сети', 'presence.away': 'Отошёл', 'presence.dnd': 'Не беспокоить', 'presence.offline': 'Не в сети', 'presence.in_call': 'В разговоре', 'presence.wrap_up': 'Постобработка',
   'role.admin': 'Администратор', 'role.supervisor': 'Супервайзер', 'role.agent': 'Оператор',
   'status.open': 'Открыт', 'status.pending': 'Ожидает', 'status.snoozed': 'Отложен', 'status.resolved': 'Решён',
   'priority.none': 'Без приоритета', 'priority.low': 'Низкий', 'priority.medium': 'Средний', 'priority.high': 'Высокий', 'priority.urgent': 'Срочный',

@@ -8,7 +8,7 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'login.title': 'Вхід', 'login.subtitle': 'З поверненням до спільного інбоксу команди.', 'login.email': 'Email', 'login.password': 'Пароль',
   'login.submit': 'Увійти', 'login.invalid': 'Невірний email або пароль.', 'login.rateLimited': 'Забагато спроб. Зачекайте хвилину.',
   'login.pitch': 'Усі звернення клієнтів в одному вікні.', 'login.pitchSub': 'Чати, месенджери, пошта й дзвінки — до потрібного оператора, з живою статистикою.',
-  'presence.label': 'Статус', 'presence.online': 'У мережі', 'presence.away': 'Відійшов', 'presence.dnd': 'Не турбувати', 'presence.offline': 'Не в мережі',
+  'presence.label': 'Статус', 'presence.online': 'У мережі', 'presence.away': 'Відійшов', 'presence.dnd': 'Не турбувати', 'presence.offline': 'Не в мережі', 'presence.in_call': 'У розмові', 'presence.wrap_up': 'Післяобробка',
   'role.admin': 'Адміністратор', 'role.supervisor': 'Супервайзер', 'role.agent': 'Оператор',
   'status.open': 'Відкритий', 'status.pending': 'Очікує', 'status.snoozed': 'Відкладений', 'status.resolved': 'Вирішений',
   'priority.none': 'Без пріоритету', 'priority.low': 'Низький', 'priority.medium': 'Середній', 'priority.high': 'Високий', 'priority.urgent': 'Терміновий',
