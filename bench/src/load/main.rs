@@ -354,6 +354,7 @@ async fn websockets(opts: &Options) -> Result<(), String> {
     };
     let customer = Customers::new(routes, 1, 0, epoch);
     let before = sample(server.pid);
+    let me_before = sample(std::process::id());
     let broadcasts = 5;
     for _ in 0..broadcasts {
         let seq = customer.next_seq();
@@ -362,6 +363,7 @@ async fn websockets(opts: &Options) -> Result<(), String> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = sample(server.pid);
+    let me_after = sample(std::process::id());
     let _ = stop_tx.send(true);
     let mut fanout = Latencies::default();
     let mut resyncs = 0;
@@ -374,7 +376,13 @@ async fn websockets(opts: &Options) -> Result<(), String> {
     }
     let expected = broadcasts as usize * opts.sockets;
     let got = fanout.len();
-    println!("  fan-out webhook → every socket: {} ({got}/{expected} frames), server CPU {:.2} cores, peak RSS {:.1} MiB", fanout.summary(), cpu_cores(before, after), mib(after.rss_bytes));
+    println!(
+        "  fan-out webhook → every socket: {} ({got}/{expected} frames), server CPU {:.2} cores, this tool's CPU {:.2} cores (same 2 cores), peak RSS {:.1} MiB",
+        fanout.summary(),
+        cpu_cores(before, after),
+        cpu_cores(me_before, me_after),
+        mib(after.rss_bytes)
+    );
     server.stop().await;
     if opts.strict && (got != expected || resyncs > 0) {
         return Err(format!("websockets: {got}/{expected} broadcast frames arrived, {resyncs} resyncs"));
@@ -404,6 +412,9 @@ async fn routing(opts: &Options) -> Result<(), String> {
                 let body = serde_json::json!({"email": email, "name": format!("Agent {i}"), "password": "load-password-1", "role": "agent"});
                 let user = http.call(Method::POST, &format!("/api/v1/workspaces/{w}/users"), Some(&admin), Some(body)).await?;
                 let uid = user["id"].as_i64().or_else(|| user["user_id"].as_i64()).ok_or_else(|| format!("no user id in {user}"))?;
+                // Room for the whole run, so capacity never caps the figure.
+                let routing = serde_json::json!({"routing": {"capacity": {"chat": 50}}});
+                http.call(Method::PATCH, &format!("/api/v1/workspaces/{w}/users/{uid}"), Some(&admin), Some(routing)).await?;
                 http.call(Method::PUT, &format!("/api/v1/workspaces/{w}/teams/{team_id}/members/{uid}"), Some(&admin), Some(serde_json::json!({"capacity": 20})))
                     .await?;
                 let token = http.login(&email, "load-password-1").await?;
