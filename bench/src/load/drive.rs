@@ -21,6 +21,12 @@ pub struct Routes {
     pub visitors: Arc<Vec<String>>,
 }
 
+/// A word naming team `t` that is not part of any other team's word
+/// ("q1q" is not inside "q11q").
+pub fn team_keyword(t: u64) -> String {
+    format!("q{t}q")
+}
+
 #[derive(Clone)]
 pub struct Customers {
     pub routes: Routes,
@@ -28,6 +34,8 @@ pub struct Customers {
     /// One in `widget_every` messages comes from the widget (0 = none).
     pub widget_every: u64,
     pub epoch: Instant,
+    /// > 0: each message names one of this many teams (see `team_keyword`).
+    pub route_teams: u64,
     pub client: reqwest::Client,
     next_seq: Arc<AtomicU64>,
 }
@@ -71,7 +79,7 @@ impl Customers {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("reqwest client");
-        Customers { routes, count: count.max(1), widget_every, epoch, client, next_seq: Arc::new(AtomicU64::new(1)) }
+        Customers { routes, count: count.max(1), widget_every, epoch, route_teams: 0, client, next_seq: Arc::new(AtomicU64::new(1)) }
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -86,7 +94,11 @@ impl Customers {
     /// acknowledgement latency.
     pub async fn send(&self, seq: u64, intended: Instant) -> Result<Duration, String> {
         let sent_us = intended.duration_since(self.epoch).as_micros() as u64;
-        let text = payload::marker(seq, sent_us);
+        let mut text = payload::marker(seq, sent_us);
+        if self.route_teams > 0 {
+            text.push(' ');
+            text.push_str(&team_keyword(seq % self.route_teams));
+        }
         let customer = seq % self.count;
         let widget = self.widget_every > 0 && !self.routes.visitors.is_empty() && seq % self.widget_every == 0;
         let req = if widget {

@@ -395,25 +395,45 @@ async fn websockets(opts: &Options) -> Result<(), String> {
 /// assigned agent's socket hearing about it.
 async fn routing(opts: &Options) -> Result<(), String> {
     use reqwest::Method;
-    println!("\n== routing: {} agents online, {:.0} new conversations/s for {} s", opts.routing_agents, opts.rate, opts.secs);
+    println!("\n== routing: {} agents online in teams of 10, {:.0} new conversations/s for {} s", opts.routing_agents, opts.rate, opts.secs);
     let (server, ws, _scratch, _pg) = start(opts, false, "routing").await?;
     let http = Arc::new(Http::new(&server.base));
     let admin = ws.admin_token.clone();
     let w = ws.id;
-    let team = http.call(Method::POST, &format!("/api/v1/workspaces/{w}/teams"), Some(&admin), Some(serde_json::json!({"name": "load"}))).await?;
-    let team_id = team["id"].as_i64().ok_or("no team id")?;
+    // Teams of ten, as a contact center of this size is organised: each
+    // conversation's events go to its team (and supervisors), not to all
+    // 1,000 agents. A keyword in the first message picks the team.
+    let team_count = opts.routing_agents.div_ceil(10).max(1);
+    let mut team_ids = Vec::with_capacity(team_count);
+    let mut rules = Vec::with_capacity(team_count);
+    for t in 0..team_count {
+        let team = http.call(Method::POST, &format!("/api/v1/workspaces/{w}/teams"), Some(&admin), Some(serde_json::json!({"name": format!("load {t}")}))).await?;
+        let id = team["id"].as_i64().ok_or("no team id")?;
+        http.call(
+            Method::PATCH,
+            &format!("/api/v1/workspaces/{w}/teams/{id}"),
+            Some(&admin),
+            Some(serde_json::json!({"routing": {"auto_assign": true, "strategy": "round_robin"}})),
+        )
+        .await?;
+        rules.push(serde_json::json!({"name": format!("team {t}"), "team_id": id,
+            "conditions": [{"type": "keywords", "keywords": [drive::team_keyword(t as u64)]}]}));
+        team_ids.push(id);
+    }
+    let team_ids = Arc::new(team_ids);
     let setup_started = Instant::now();
     let agents: Vec<Result<(i64, String), String>> = futures_util::StreamExt::collect(futures_util::StreamExt::buffered(
         futures_util::stream::iter((0..opts.routing_agents).map(|i| {
             let http = http.clone();
             let admin = admin.clone();
+            let team_id = team_ids[i / 10 % team_ids.len()];
             async move {
                 let email = format!("load-agent-{i}@load.test");
                 let body = serde_json::json!({"email": email, "name": format!("Agent {i}"), "password": "load-password-1", "role": "agent"});
                 let user = http.call(Method::POST, &format!("/api/v1/workspaces/{w}/users"), Some(&admin), Some(body)).await?;
                 let uid = user["id"].as_i64().or_else(|| user["user_id"].as_i64()).ok_or_else(|| format!("no user id in {user}"))?;
                 // Room for the whole run, so capacity never caps the figure.
-                let routing = serde_json::json!({"routing": {"capacity": {"chat": 50}}});
+                let routing = serde_json::json!({"routing": {"capacity": {"chat": 50, "email": 10, "voice": 1}}});
                 http.call(Method::PATCH, &format!("/api/v1/workspaces/{w}/users/{uid}"), Some(&admin), Some(routing)).await?;
                 http.call(Method::PUT, &format!("/api/v1/workspaces/{w}/teams/{team_id}/members/{uid}"), Some(&admin), Some(serde_json::json!({"capacity": 20})))
                     .await?;
@@ -426,22 +446,8 @@ async fn routing(opts: &Options) -> Result<(), String> {
     ))
     .await;
     let agents: Vec<(i64, String)> = agents.into_iter().collect::<Result<_, _>>()?;
-    let inboxes = http.call(Method::GET, &format!("/api/v1/workspaces/{w}/inboxes"), Some(&admin), None).await?;
-    let mut defaults = serde_json::Map::new();
-    for inbox in inboxes["data"].as_array().into_iter().flatten() {
-        if let Some(id) = inbox["id"].as_i64() {
-            defaults.insert(id.to_string(), serde_json::json!(team_id));
-        }
-    }
-    http.call(Method::PUT, &format!("/api/v1/workspaces/{w}/routing/rules"), Some(&admin), Some(serde_json::json!({"rules": [], "inbox_default_team": defaults})))
+    http.call(Method::PUT, &format!("/api/v1/workspaces/{w}/routing/rules"), Some(&admin), Some(serde_json::json!({"rules": rules})))
         .await?;
-    http.call(
-        Method::PATCH,
-        &format!("/api/v1/workspaces/{w}/teams/{team_id}"),
-        Some(&admin),
-        Some(serde_json::json!({"routing": {"auto_assign": true, "strategy": "round_robin"}})),
-    )
-    .await?;
     let epoch = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut urls: Vec<(String, listen::Mode)> =
@@ -459,7 +465,8 @@ async fn routing(opts: &Options) -> Result<(), String> {
         visitors: Arc::new(Vec::new()),
     };
     // Every message from a new customer: one new conversation each.
-    let customers = Customers::new(routes, u64::MAX, 0, epoch);
+    let mut customers = Customers::new(routes, u64::MAX, 0, epoch);
+    customers.route_teams = team_count as u64;
     let before = sample(server.pid);
     let drive = customers.open_loop(opts.rate, Duration::from_secs(opts.secs), 1024).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
