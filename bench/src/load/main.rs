@@ -231,9 +231,13 @@ async fn ingest(opts: &Options, postgres: bool) -> Result<f64, String> {
     let db = if postgres { "PostgreSQL" } else { "SQLite" };
     println!("\n== ingest on {db}: {} workers closed loop, then half that rate open loop; {} customers, {} agent sockets", opts.workers, opts.customers, opts.agents);
     let (server, ws, _scratch, _pg) = start(opts, postgres, if postgres { "pg" } else { "sqlite" }).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = sample(server.pid);
-    println!("  start to ready {:.0} ms; idle RSS {:.1} MiB", server.ready_after.as_secs_f64() * 1000.0, mib(idle.rss_bytes));
+    let prepared = sample(server.pid);
+    println!(
+        "  start to ready {:.0} ms; idle RSS {:.1} MiB (after the admin's login and setup: {:.1} MiB)",
+        server.ready_after.as_secs_f64() * 1000.0,
+        mib(server.idle_rss),
+        mib(prepared.rss_bytes)
+    );
     let http = Http::new(&server.base);
     let visitors = widget_visitors(&http, &ws.website_token, 50.min(opts.customers as usize)).await?;
     let routes = Routes {
@@ -458,6 +462,17 @@ async fn routing(opts: &Options) -> Result<(), String> {
     println!("  setup ({} agents created, logged in, online, connected) took {:.1}s", agents.len(), setup_started.elapsed().as_secs_f64());
     let listeners: Vec<_> =
         sockets.into_iter().zip(urls).map(|(s, (_, mode))| tokio::spawn(listen::listen(s, mode, epoch, stop_rx.clone()))).collect();
+    // The router reloads a workspace's members on each membership change,
+    // so 1,000 agents joining leave it a backlog; measure the steady state.
+    let settle = Instant::now();
+    loop {
+        let a = sample(server.pid);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if cpu_cores(a, sample(server.pid)) < 0.05 || settle.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+    }
+    println!("  server settled {:.1}s after setup", settle.elapsed().as_secs_f64());
     let routes = Routes {
         whatsapp: ws.whatsapp_hook.clone(),
         telegram: ws.telegram_hook.clone(),

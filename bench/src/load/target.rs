@@ -16,6 +16,8 @@ pub struct Target {
     pub base: String,
     pub pid: u32,
     pub ready_after: Duration,
+    /// RSS half a second after ready, before any request (no login yet).
+    pub idle_rss: u64,
 }
 
 impl Target {
@@ -39,7 +41,9 @@ impl Target {
         .ok_or("exited before listening")?;
         let ready_after = started.elapsed();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Target { child, base, pid, ready_after })
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle_rss = crate::stats::sample(pid).rss_bytes;
+        Ok(Target { child, base, pid, ready_after, idle_rss })
     }
 
     /// `switchboard demo` with the demo's sample channel traffic off, so the
