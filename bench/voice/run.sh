@@ -41,6 +41,8 @@
 #   CPS_HOLD_MS=2000 CONC_STEPS="100 250 500 750 1000" CONC_RATE=50
 #   CONC_STEADY_S=20 MAX_FAIL_PCT=0.1 RTP_PORTS=20000-40000
 #   SKIP_CPS=1 / SKIP_CONC=1, OUT=<dir for logs> (default a temp dir),
+#   WARM=1000 (a first, unmeasured step with that many calls up at once, so
+#   every queue-position announcement is already synthesised and cached),
 #   PERF_STEP=conc500 (perf record -e cpu-clock -g on the server during the
 #   steady window of that step; top symbols in $OUT/perf.txt).
 # Needs: sipp (Debian sip-tester ≥ 3.6 with RTP streaming), curl, jq, python3.
@@ -172,6 +174,7 @@ proc_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # One line per second: t ticks rss_kb sockets sipp_ticks machine_busy machine_total
 monitor() { # file sipp_pid
   local f="$1" sp="$2"
+  set +e +o pipefail  # an fd closing under `find` must not end the sampler
   while kill -0 "$SERVER_PID" 2>/dev/null; do
     local t rss fds st
     t="$(date +%s.%N)"
@@ -271,6 +274,13 @@ EOF
 over_limit() { python3 -c "import sys; sys.exit(0 if float('$1') > float('$MAX_FAIL_PCT') else 1)"; }
 
 # ---------------------------------------------------------------- steps
+# Warm-up (WARM=N): N calls up together once, so the queue announcements
+# "you are number 1…N" are synthesised (espeak-ng + resampling, cached on
+# disk like in a long-running PBX) before anything is measured.
+if (( ${WARM:-0} > 0 )); then
+  run_step "warm$WARM" 100 "$WARM" "$WARM" $(( (WARM / 100 + 15) * 1000 )) 1 2 $((WARM / 100 + 90))
+  sleep 5
+fi
 if [[ -z "${SKIP_CPS:-}" ]]; then
   for cps in $CPS_STEPS; do
     total=$((cps * CPS_SECS))
