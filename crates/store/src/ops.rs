@@ -1285,12 +1285,7 @@ async fn get_message_without_files(c: &mut Conn, ws: WorkspaceId, id: i64) -> Re
 }
 
 async fn get_message(c: &mut Conn, ws: WorkspaceId, id: i64) -> Result<Message> {
-    let r = sqlx::query(&format!("{MESSAGE_SELECT} WHERE workspace_id = $1 AND id = $2"))
-        .bind(ws.0)
-        .bind(id)
-        .fetch_one(&mut *c)
-        .await?;
-    let mut m = [message_row(&r)?];
+    let mut m = [get_message_without_files(c, ws, id).await?];
     attach_files(c, ws, &mut m).await?;
     let [m] = m;
     Ok(m)
