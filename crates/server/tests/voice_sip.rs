@@ -403,6 +403,25 @@ async fn caller_hanging_up_in_the_queue_is_an_abandoned_missed_call() {
     assert!(ids.contains(&call["id"].as_i64().unwrap()), "missed calls {missed}");
 }
 
+/// Alice's phone registered and answering (SIPp), and a customer (SIPp)
+/// reached through a loopback trunk: the two ends of an outbound call.
+async fn agent_phone_and_customer_trunk(server: &Server, voice: &Voice) -> (Sipp, Sipp) {
+    let sip = server.sip_udp.expect("SIP listening line");
+    let agent_port = free_udp_port().await;
+    let (ok, err) = register(server, voice, agent_port, PASSWORD, true).await;
+    assert!(ok, "agent registration: {err}");
+    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    let customer_port = free_udp_port().await;
+    let customer =
+        sipp(sip, customer_port, free_media_port().await, &["-sf", &scenario("customer_hangs_up.xml"), "-d", "3000"]);
+    let (status, trunk) = voice
+        .admin
+        .post(&format!("/api/v1/workspaces/{}/voice/trunks", voice.ws), json!({"name": "Loopback", "host": "127.0.0.1", "port": customer_port}))
+        .await;
+    assert_eq!(status, 201, "{trunk}");
+    (agent, customer)
+}
+
 /// Click-to-call: `POST calls` rings the agent's phone, then the customer
 /// through the trunk with the number as caller ID; bridged and recorded.
 #[tokio::test]
@@ -410,18 +429,8 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     let dir = TempDir::new("sb-sip-c2c").unwrap();
     let server = Server::demo(&dir).await;
     let voice = setup(&server).await;
-    let sip = server.sip_udp.expect("SIP listening line");
-    let agent_port = free_udp_port().await;
-    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
-    assert!(ok, "agent registration: {err}");
-    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
-    let customer_port = free_udp_port().await;
-    let customer =
-        sipp(sip, customer_port, free_media_port().await, &["-sf", &scenario("customer_hangs_up.xml"), "-d", "3000"]);
+    let (agent, customer) = agent_phone_and_customer_trunk(&server, &voice).await;
     let v = |p: &str| format!("/api/v1/workspaces/{}/voice/{p}", voice.ws);
-    let (status, trunk) =
-        voice.admin.post(&v("trunks"), json!({"name": "Loopback", "host": "127.0.0.1", "port": customer_port})).await;
-    assert_eq!(status, 201, "{trunk}");
     let (_, numbers) = voice.admin.get(&v("numbers")).await;
     let number_id = numbers["data"][0]["id"].as_i64().expect("number");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -647,20 +656,8 @@ async fn website_callback_request_rings_an_agent_then_the_visitor() {
     let dir = TempDir::new("sb-sip-web-callback").unwrap();
     let server = Server::demo(&dir).await;
     let voice = setup(&server).await;
-    let sip = server.sip_udp.expect("SIP listening line");
-    let agent_port = free_udp_port().await;
-    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
-    assert!(ok, "agent registration: {err}");
-    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
-    let customer_port = free_udp_port().await;
-    let customer =
-        sipp(sip, customer_port, free_media_port().await, &["-sf", &scenario("customer_hangs_up.xml"), "-d", "3000"]);
+    let (agent, customer) = agent_phone_and_customer_trunk(&server, &voice).await;
     let ws = voice.ws;
-    let (status, trunk) = voice
-        .admin
-        .post(&format!("/api/v1/workspaces/{ws}/voice/trunks"), json!({"name": "Loopback", "host": "127.0.0.1", "port": customer_port}))
-        .await;
-    assert_eq!(status, 201, "{trunk}");
     let (_, inboxes) = voice.admin.get(&format!("/api/v1/workspaces/{ws}/inboxes")).await;
     let web_inbox = inboxes["data"]
         .as_array()
