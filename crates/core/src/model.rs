@@ -100,6 +100,28 @@ string_enum!(
     Priority { None => "none", Low => "low", Medium => "medium", High => "high", Urgent => "urgent" }
 );
 
+impl Priority {
+    /// Ordered from `none` to `urgent`.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::None => 0,
+            Priority::Low => 1,
+            Priority::Medium => 2,
+            Priority::High => 3,
+            Priority::Urgent => 4,
+        }
+    }
+
+    /// This priority raised to `to` if that is higher (a routing rule never
+    /// lowers what a conversation already has).
+    pub fn raised_to(self, to: Option<Priority>) -> Priority {
+        match to {
+            Some(p) if p.rank() > self.rank() => p,
+            _ => self,
+        }
+    }
+}
+
 string_enum!(
     /// in: from the customer; out: to the customer; note: internal, never
     /// shown to the customer; system: an event line (assigned, resolved…).

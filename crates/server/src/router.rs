@@ -377,31 +377,23 @@ impl Router {
             return;
         }
         // Team selection: the conversation's own team, else the first rule
-        // that matches, else the inbox's default team.
+        // that matches, else the inbox's default team. A conversation a
+        // customer's message opened was already given its team by the store
+        // (the same rules, as it was created); its rule's skills apply here.
         let mut team = conv.team_id;
         let mut priority = conv.priority;
+        let first = conv.last_message.as_ref().map(|m| m.content.as_str()).unwrap_or("");
+        let choice = wr
+            .rules
+            .select_on_arrival(conv.inbox_id, conv.channel, first, &conv.contact.custom_fields)
+            .map(|c| (c.team_id, c.rule.and_then(|r| r.priority), c.rule.map(|r| r.skills.clone()).unwrap_or_default()));
         let mut skills = Vec::new();
-        if team.is_none() {
-            let prechat: std::collections::BTreeMap<String, String> = conv
-                .contact
-                .custom_fields
-                .iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect();
-            let language = conv.contact.custom_fields.get("language").and_then(|v| v.as_str());
-            let first = conv.last_message.as_ref().map(|m| m.content.as_str()).unwrap_or("");
-            let facts = ArrivalFacts {
-                inbox_id: Some(conv.inbox_id),
-                channel: Some(conv.channel),
-                language,
-                first_message: first,
-                prechat: Some(&prechat),
-                contact_fields: Some(&conv.contact.custom_fields),
-            };
-            let choice = wr.rules.select(&facts).map(|c| (c.team_id, c.rule.and_then(|r| r.priority), c.rule.map(|r| r.skills.clone())));
-            if let Some((team_id, rule_priority, rule_skills)) = choice {
-                skills = rule_skills.unwrap_or_default();
-                let raise = rule_priority.filter(|p| rank(*p) > rank(priority));
+        match (team, choice) {
+            (Some(born_in), Some((team_id, _, rule_skills))) if born_in == team_id => skills = rule_skills,
+            (Some(_), _) | (None, None) => {}
+            (None, Some((team_id, rule_priority, rule_skills))) => {
+                skills = rule_skills;
+                let raise = rule_priority.filter(|p| p.rank() > priority.rank());
                 match self.st.store.route_to_team(ws, conv.id, team_id, raise, skills.clone(), now).await {
                     Ok(written) => {
                         if let Some(k) = self.known_mut(ws, conv.id) {
@@ -418,6 +410,9 @@ impl Router {
                     }
                 }
             }
+        }
+        if let Some(k) = self.known_mut(ws, conv.id) {
+            k.skills = skills.clone();
         }
         let Some(team) = team else { return };
         self.enqueue(ws, &conv, team, priority, skills, now).await;
@@ -679,16 +674,6 @@ impl Router {
     }
 }
 
-fn rank(p: Priority) -> u8 {
-    match p {
-        Priority::None => 0,
-        Priority::Low => 1,
-        Priority::Medium => 2,
-        Priority::High => 3,
-        Priority::Urgent => 4,
-    }
-}
-
 fn new_work(
     id: ConversationId,
     channel: Channel,
@@ -702,7 +687,7 @@ fn new_work(
         id: work_of(id),
         kind: WorkKind::of_channel(channel),
         team,
-        priority: rank(priority),
+        priority: priority.rank(),
         skills,
         previous_agent,
         // The widget shows the customer their place in line; messengers

@@ -1461,12 +1461,13 @@ pub async fn receive_message(c: &mut Conn, ws: WorkspaceId, m: &InboundMessage, 
             let conversation = must_conversation(c, ws, existing.conversation_id).await?;
             return Ok(Received { message: existing, conversation, created: false, events: Vec::new() });
         }
-    if get_inbox(c, ws, m.inbox_id).await?.is_none() {
-        return Err(StoreError::NotFound);
-    }
+    let inbox = get_inbox(c, ws, m.inbox_id).await?.ok_or(StoreError::NotFound)?;
     let contact = get_contact(c, ws, m.contact_id).await?.ok_or(StoreError::NotFound)?;
     let (conversation_id, open) = conversation_to_write(c, ws, m.inbox_id, m.contact_id, Some(now), now).await?;
     let is_new = open.is_none();
+    if is_new {
+        route_on_arrival(c, ws, conversation_id, &inbox, &m.content, &contact).await?;
+    }
     let sender = Sender { kind: SenderType::Contact, id: Some(contact.id.0), name: contact.name.clone() };
     let message_id = insert_message(
         c,

@@ -78,6 +78,43 @@ pub async fn set_routing_rules(c: &mut Conn, ws: WorkspaceId, rules: &RoutingRul
     Ok(Written { value: rules.clone(), events })
 }
 
+/// Gives a conversation a customer's message has just opened its team by
+/// the workspace's routing rules (`RoutingRules::select_on_arrival`, as the
+/// router would), with the rule's priority and skills, so it is born in its
+/// team: its first events reach that team's agents, not every agent of the
+/// workspace. A rule naming a team deleted since is skipped (the router
+/// then decides); this never fails a customer's message.
+pub async fn route_on_arrival(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    id: ConversationId,
+    inbox: &Inbox,
+    first_message: &str,
+    contact: &Contact,
+) -> Result<()> {
+    let Some(doc) = get_doc(c, WorkspaceDoc::RoutingRules, ws).await? else { return Ok(()) };
+    let rules: RoutingRules = json_doc("config", Some(doc))?;
+    let Some(choice) = rules.select_on_arrival(inbox.id, inbox.channel, first_message, &contact.custom_fields) else {
+        return Ok(());
+    };
+    let rule_skills = choice.rule.map(|r| r.skills.as_slice()).unwrap_or_default();
+    let skills = if rule_skills.is_empty() { None } else { Some(to_doc(&rule_skills)?) };
+    let priority = Priority::None.raised_to(choice.rule.and_then(|r| r.priority));
+    sqlx::query(
+        "UPDATE conversations SET team_id = $1, priority = $2, routing_skills = $3
+          WHERE workspace_id = $4 AND id = $5
+            AND EXISTS (SELECT 1 FROM teams WHERE workspace_id = $4 AND id = $1)",
+    )
+    .bind(choice.team_id.0)
+    .bind(priority.as_str())
+    .bind(skills)
+    .bind(ws.0)
+    .bind(id.0)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 /// Gives a conversation to a team (routing rules or overflow), with the
 /// priority and skills the rule asked for.
 pub async fn route_to_team(

@@ -151,6 +151,26 @@ impl RoutingRules {
         self.inbox_default_team.get(&inbox.0.to_string()).map(|&team_id| TeamChoice { team_id, rule: None })
     }
 
+    /// Team selection for a conversation a customer's message opens: the
+    /// facts are its inbox, channel and first message and the contact's
+    /// fields (pre-chat answers and the language are kept there). The store
+    /// applies it as it creates the conversation, so the conversation is
+    /// born in its team and only that team's agents hear of it; the router
+    /// applies it to conversations that arrive without a team.
+    pub fn select_on_arrival(&self, inbox: InboxId, channel: Channel, first_message: &str, contact_fields: &CustomFields) -> Option<TeamChoice<'_>> {
+        let prechat: BTreeMap<String, String> =
+            contact_fields.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect();
+        let facts = ArrivalFacts {
+            inbox_id: Some(inbox),
+            channel: Some(channel),
+            language: contact_fields.get("language").and_then(|v| v.as_str()),
+            first_message,
+            prechat: Some(&prechat),
+            contact_fields: Some(contact_fields),
+        };
+        self.select(&facts)
+    }
+
     /// Shape checks; whether the ids belong to the workspace is the
     /// adapter's to check (it has the store).
     pub fn check(&self) -> Result<(), ValidationError> {
@@ -240,6 +260,26 @@ mod tests {
         assert_eq!((chosen.team_id, chosen.rule.is_none()), (TeamId(9), true));
         let elsewhere = ArrivalFacts { inbox_id: Some(InboxId(8)), ..base };
         assert_eq!(r.select(&elsewhere), None);
+    }
+
+    #[test]
+    fn on_arrival_reads_language_and_prechat_from_the_contact_fields() {
+        let r = rules();
+        let none = CustomFields::new();
+        assert_eq!(r.select_on_arrival(InboxId(7), Channel::Whatsapp, "my invoice", &none).map(|c| c.team_id), Some(TeamId(1)));
+        let uk: CustomFields = [("language".to_owned(), serde_json::json!("uk"))].into();
+        assert_eq!(r.select_on_arrival(InboxId(7), Channel::Whatsapp, "привіт", &uk).map(|c| c.team_id), Some(TeamId(2)));
+        assert_eq!(r.select_on_arrival(InboxId(7), Channel::Telegram, "привіт", &uk).map(|c| c.team_id), Some(TeamId(9)));
+        let topic: CustomFields = [("topic".to_owned(), serde_json::json!("Vacancy"))].into();
+        assert_eq!(r.select_on_arrival(InboxId(8), Channel::Webchat, "hello", &topic).map(|c| c.team_id), Some(TeamId(3)));
+        assert_eq!(r.select_on_arrival(InboxId(8), Channel::Webchat, "hello", &none), None);
+    }
+
+    #[test]
+    fn priority_is_only_ever_raised() {
+        assert_eq!(Priority::Low.raised_to(Some(Priority::High)), Priority::High);
+        assert_eq!(Priority::Urgent.raised_to(Some(Priority::High)), Priority::Urgent);
+        assert_eq!(Priority::Medium.raised_to(None), Priority::Medium);
     }
 
     #[test]
