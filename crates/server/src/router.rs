@@ -13,7 +13,7 @@ use crate::state::AppState;
 use std::collections::HashMap;
 use std::time::Duration;
 use switchboard_core::events::{ConversationScope, Event, EventPayload, QueuePosition, RoutingOffer, RoutingOfferEnded};
-use switchboard_core::routing::team_select::{ArrivalFacts, RoutingRules};
+use switchboard_core::routing::team_select::RoutingRules;
 use switchboard_core::routing::{
     AgentStatus, Decision, Engine, NewWork, RoutingEvent, SkillRequirement, TeamMemberRouting, TeamRouting, WorkId, WorkKind,
 };
