@@ -14,6 +14,7 @@ mod dto;
 mod email_poller;
 mod error;
 mod extract;
+mod fanout;
 mod media;
 mod metrics;
 mod outbox;

@@ -73,6 +73,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// This node's router (see `router.rs`); answers offers.
     pub router: crate::router::RouterHandle,
+    /// This node's agent sockets, fed from the bus (see `fanout.rs`).
+    pub fanout: crate::fanout::Fanout,
     signing_secrets: Arc<Mutex<HashMap<WorkspaceId, Arc<[u8]>>>>,
 }
 
@@ -97,6 +99,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             shutdown,
             router: crate::router::RouterHandle::default(),
+            fanout: crate::fanout::Fanout::default(),
             signing_secrets: Arc::new(Mutex::new(HashMap::new())),
         }
     }

@@ -9,14 +9,13 @@ use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpg
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchboard_core::access::Viewer;
 use switchboard_core::events::{ConversationScope, Event, EventPayload, TypingChange};
 use switchboard_core::*;
-use tokio::sync::broadcast::error::RecvError;
+use crate::fanout::Delivery;
 
 #[derive(Deserialize)]
 pub struct SocketQuery {
@@ -87,37 +86,15 @@ pub fn agent_sees(viewer: &Viewer, e: &Event) -> bool {
     e.scope.as_ref().is_none_or(|scope| viewer.can_see(scope))
 }
 
-fn frame_json(e: &Event) -> Option<String> {
+/// The JSON frame of an event as sockets send it.
+pub(crate) fn frame_json(e: &Event) -> Option<String> {
     let mut v = serde_json::to_value(&e.payload).ok()?;
     v.as_object_mut()?.insert("workspace_id".into(), serde_json::json!(e.workspace_id));
     Some(v.to_string())
 }
 
-/// The frame of each recent event, serialized once for every socket: the
-/// frame does not depend on who receives it, and a broadcast to 20,000
-/// agents would otherwise build the same JSON 20,000 times. Entries keep
-/// their event alive, so a pointer is never reused while it is cached.
-fn shared_frame(e: &Arc<Event>) -> Option<Utf8Bytes> {
-    const RECENT: usize = 256;
-    static CACHE: OnceLock<Mutex<VecDeque<(Arc<Event>, Option<Utf8Bytes>)>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(VecDeque::with_capacity(RECENT)));
-    if let Ok(recent) = cache.lock()
-        && let Some((_, frame)) = recent.iter().rev().find(|(cached, _)| Arc::ptr_eq(cached, e)) {
-            return frame.clone();
-        }
-    let frame = frame_json(e).map(Utf8Bytes::from);
-    if let Ok(mut recent) = cache.lock() {
-        if recent.len() == RECENT {
-            recent.pop_front();
-        }
-        recent.push_back((e.clone(), frame.clone()));
-    }
-    frame
-}
-
 async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<WorkspaceId>, mut ws: WebSocket) {
-    let mut events = st.bus.subscribe();
-    let mut viewers = load_viewers(&st, user.id, &workspaces).await;
+    let mut feed = st.fanout.subscribe(&st.bus, user.id, load_viewers(&st, user.id, &workspaces).await);
     st.metrics.ws_agent_connections.fetch_add(1, Ordering::Relaxed);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
     let mut stopping = st.shutdown.clone();
@@ -139,38 +116,30 @@ async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<
                     Err(e) => Some(serde_json::json!({"type": "error", "error": {"code": "invalid_json", "message": e.to_string()}}).to_string()),
                     Ok(AgentFrame::Ping) => Some(r#"{"type":"pong"}"#.to_owned()),
                     Ok(AgentFrame::Typing { conversation_id, on, workspace_id }) => {
-                        typing(&st, &user, &viewers, workspace_id, ConversationId(conversation_id), on).await;
+                        typing(&st, &user, &feed.viewers(), workspace_id, ConversationId(conversation_id), on).await;
                         None
                     }
                 };
                 if let Some(reply) = reply
                     && ws.send(WsMessage::Text(reply.into())).await.is_err() { break }
             }
-            event = events.recv() => {
-                match event {
-                    Ok(e) => {
-                        if let EventPayload::CredentialsRevoked { user_id } = e.payload
-                            && user_id == user.id
-                            && !authed.still_valid(&st).await
-                        {
-                            let _ = ws.send(WsMessage::Close(None)).await;
-                            break;
-                        }
-                        if let EventPayload::MembershipChanged { user_id } = e.payload
-                            && user_id == user.id {
-                                viewers = load_viewers(&st, user.id, &workspaces).await;
-                            }
-                        let Some(viewer) = viewers.get(&e.workspace_id) else { continue };
-                        if agent_sees(viewer, &e)
-                            && let Some(out) = shared_frame(&e)
-                            && ws.send(WsMessage::Text(out)).await.is_err() { break }
+            next = feed.recv() => {
+                let out = match next {
+                    Some(Delivery::Frame(frame)) => frame,
+                    // Missed events: the client refetches its lists.
+                    Some(Delivery::Resync) => Utf8Bytes::from_static(r#"{"type":"resync"}"#),
+                    Some(Delivery::CredentialsChanged) => {
+                        if authed.still_valid(&st).await { continue }
+                        let _ = ws.send(WsMessage::Close(None)).await;
+                        break;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        // Missed events: the client refetches its lists.
-                        if ws.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() { break }
+                    Some(Delivery::MembershipChanged) => {
+                        feed.set_viewers(load_viewers(&st, user.id, &workspaces).await);
+                        continue;
                     }
-                    Err(RecvError::Closed) => break,
-                }
+                    None => break,
+                };
+                if ws.send(WsMessage::Text(out)).await.is_err() { break }
             }
             _ = stopping.changed() => {
                 let _ = ws.send(WsMessage::Close(None)).await;

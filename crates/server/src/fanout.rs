@@ -1,0 +1,314 @@
+//! Hands bus events to the agents' sockets of this node.
+//!
+//! One task reads the bus; for each event it finds the sockets of the
+//! event's workspace whose viewer may see it (`agent_sees`), serializes the
+//! frame once and queues it on each of those sockets. A socket that may not
+//! see an event is never woken for it. Before, every socket subscribed to
+//! the bus itself, so each event woke every socket of the node to find
+//! that most could not see it: with 1,000 agents in 100 teams that was most
+//! of the server's CPU (docs/BENCHMARKS.md, routing).
+//!
+//! What a socket must act on rather than forward — its user's credentials
+//! revoked, its user's memberships changed, frames it missed — is kept as
+//! flags on the subscriber, so it is never lost to a full queue: the queue
+//! holds frames, and a frame dropped because a slow client's queue is full
+//! turns into one `resync` (the client refetches its lists), as the
+//! broadcast channel's lag did before.
+
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use switchboard_bus::Bus;
+use switchboard_core::access::Viewer;
+use switchboard_core::events::{Event, EventPayload};
+use switchboard_core::{UserId, WorkspaceId};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+/// Frames queued per socket before it counts as lagging.
+const QUEUE: usize = 256;
+
+/// The node's socket registry; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Fanout {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_workspace: RwLock<HashMap<WorkspaceId, Vec<Arc<Subscriber>>>>,
+    next_id: AtomicU64,
+    started: OnceLock<()>,
+}
+
+struct Subscriber {
+    id: u64,
+    user: UserId,
+    viewers: Mutex<HashMap<WorkspaceId, Viewer>>,
+    tx: mpsc::Sender<Utf8Bytes>,
+    /// A frame was dropped (full queue, or the reader fell behind the bus).
+    lagged: AtomicBool,
+    credentials_changed: AtomicBool,
+    membership_changed: AtomicBool,
+    /// Wakes the socket for a flag when its queue has no frame to do it.
+    flagged: tokio::sync::Notify,
+}
+
+/// What a socket gets next.
+#[derive(Debug, PartialEq)]
+pub enum Delivery {
+    Frame(Utf8Bytes),
+    /// Frames were missed: tell the client to refetch.
+    Resync,
+    /// The user's credentials may have been revoked: check them.
+    CredentialsChanged,
+    /// The user's teams or roles changed: reload the viewers.
+    MembershipChanged,
+}
+
+/// One socket's registration; unregisters when dropped.
+pub struct Subscription {
+    sub: Arc<Subscriber>,
+    rx: mpsc::Receiver<Utf8Bytes>,
+    inner: Arc<Inner>,
+}
+
+impl Fanout {
+    /// Registers a socket of `user` with a viewer per workspace; starts the
+    /// node's delivery task on first use.
+    pub fn subscribe(&self, bus: &Bus, user: UserId, viewers: HashMap<WorkspaceId, Viewer>) -> Subscription {
+        if self.inner.started.set(()).is_ok() {
+            tokio::spawn(run(self.clone(), bus.clone()));
+        }
+        self.register(user, viewers)
+    }
+
+    fn register(&self, user: UserId, viewers: HashMap<WorkspaceId, Viewer>) -> Subscription {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let workspaces: Vec<WorkspaceId> = viewers.keys().copied().collect();
+        let sub = Arc::new(Subscriber {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            user,
+            viewers: Mutex::new(viewers),
+            tx,
+            lagged: AtomicBool::new(false),
+            credentials_changed: AtomicBool::new(false),
+            membership_changed: AtomicBool::new(false),
+            flagged: tokio::sync::Notify::new(),
+        });
+        if let Ok(mut map) = self.inner.by_workspace.write() {
+            for ws in workspaces {
+                map.entry(ws).or_default().push(sub.clone());
+            }
+        }
+        Subscription { sub, rx, inner: self.inner.clone() }
+    }
+
+    /// Queues the event's frame on every socket that may see it.
+    fn deliver(&self, e: &Event) {
+        let Ok(map) = self.inner.by_workspace.read() else { return };
+        let Some(subs) = map.get(&e.workspace_id) else { return };
+        match e.payload {
+            EventPayload::CredentialsRevoked { user_id } => return flag(subs, user_id, |s| &s.credentials_changed),
+            EventPayload::MembershipChanged { user_id } => return flag(subs, user_id, |s| &s.membership_changed),
+            _ => {}
+        }
+        let mut frame: Option<Option<Utf8Bytes>> = None;
+        for sub in subs {
+            let sees = sub.viewers.lock().is_ok_and(|v| v.get(&e.workspace_id).is_some_and(|viewer| crate::routes::realtime::agent_sees(viewer, e)));
+            if !sees {
+                continue;
+            }
+            let Some(out) = frame.get_or_insert_with(|| crate::routes::realtime::frame_json(e).map(Utf8Bytes::from)) else { return };
+            if sub.tx.try_send(out.clone()).is_err() {
+                sub.lagged.store(true, Ordering::Relaxed);
+                sub.flagged.notify_one();
+            }
+        }
+    }
+
+    /// Every socket missed events (the delivery task fell behind the bus).
+    fn all_lagged(&self) {
+        let Ok(map) = self.inner.by_workspace.read() else { return };
+        for sub in map.values().flatten() {
+            sub.lagged.store(true, Ordering::Relaxed);
+            sub.flagged.notify_one();
+        }
+    }
+}
+
+fn flag(subs: &[Arc<Subscriber>], user: UserId, which: impl Fn(&Subscriber) -> &AtomicBool) {
+    for sub in subs.iter().filter(|s| s.user == user) {
+        which(sub).store(true, Ordering::Relaxed);
+        sub.flagged.notify_one();
+    }
+}
+
+async fn run(fanout: Fanout, bus: Bus) {
+    let mut events = bus.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(e) => fanout.deliver(&e),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "socket delivery fell behind the bus; clients resync");
+                fanout.all_lagged();
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+impl Subscription {
+    /// The next thing for the socket: flags first (so a revoked credential
+    /// or changed membership is acted on before more frames), then frames.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(d) = self.take_flag() {
+                return Some(d);
+            }
+            tokio::select! {
+                biased;
+                _ = self.sub.flagged.notified() => continue,
+                frame = self.rx.recv() => return frame.map(Delivery::Frame),
+            }
+        }
+    }
+
+    fn take_flag(&self) -> Option<Delivery> {
+        let s = &self.sub;
+        if s.credentials_changed.swap(false, Ordering::Relaxed) {
+            return Some(Delivery::CredentialsChanged);
+        }
+        if s.membership_changed.swap(false, Ordering::Relaxed) {
+            return Some(Delivery::MembershipChanged);
+        }
+        if s.lagged.swap(false, Ordering::Relaxed) {
+            return Some(Delivery::Resync);
+        }
+        None
+    }
+
+    /// Replaces the viewers (after a membership change); a workspace the
+    /// user left keeps its registration but no viewer, so nothing of it is
+    /// delivered.
+    pub fn set_viewers(&self, viewers: HashMap<WorkspaceId, Viewer>) {
+        if let Ok(mut v) = self.sub.viewers.lock() {
+            *v = viewers;
+        }
+    }
+
+    pub fn viewers(&self) -> HashMap<WorkspaceId, Viewer> {
+        self.sub.viewers.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let id = self.sub.id;
+        if let Ok(mut map) = self.inner.by_workspace.write() {
+            map.retain(|_, subs| {
+                subs.retain(|s| s.id != id);
+                !subs.is_empty()
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::events::ConversationScope;
+    use switchboard_core::{ContactId, ConversationId, InboxId, Role, TeamId};
+
+    fn viewer(ws: i64, user: i64, role: Role, teams: &[i64]) -> HashMap<WorkspaceId, Viewer> {
+        let v = Viewer { workspace_id: WorkspaceId(ws), user_id: UserId(user), role, team_ids: teams.iter().copied().map(TeamId).collect() };
+        [(WorkspaceId(ws), v)].into()
+    }
+
+    fn team_event(ws: i64, team: Option<i64>) -> Event {
+        let scope = ConversationScope {
+            conversation_id: ConversationId(1),
+            inbox_id: InboxId(1),
+            contact_id: ContactId(1),
+            team_id: team.map(TeamId),
+            assignee_id: None,
+        };
+        Event { workspace_id: WorkspaceId(ws), scope: Some(scope), payload: EventPayload::RoutingChanged }
+    }
+
+    fn scoped(ws: i64, team: Option<i64>) -> Event {
+        let mut e = team_event(ws, team);
+        e.payload = EventPayload::Typing(switchboard_core::events::TypingChange {
+            conversation_id: ConversationId(1),
+            actor: switchboard_core::Sender { kind: switchboard_core::SenderType::Contact, id: Some(1), name: None },
+            on: true,
+        });
+        e
+    }
+
+    fn queued(s: &mut Subscription) -> usize {
+        let mut n = 0;
+        while s.rx.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn only_sockets_that_may_see_an_event_get_its_frame() {
+        let hub = Fanout::default();
+        let mut team1 = hub.register(UserId(1), viewer(1, 1, Role::Agent, &[1]));
+        let mut team2 = hub.register(UserId(2), viewer(1, 2, Role::Agent, &[2]));
+        let mut boss = hub.register(UserId(3), viewer(1, 3, Role::Supervisor, &[]));
+        let mut elsewhere = hub.register(UserId(4), viewer(2, 4, Role::Admin, &[]));
+        hub.deliver(&scoped(1, Some(1)));
+        assert_eq!((queued(&mut team1), queued(&mut team2), queued(&mut boss), queued(&mut elsewhere)), (1, 0, 1, 0));
+        // The shared pool (no team) is everyone's in the workspace.
+        hub.deliver(&scoped(1, None));
+        assert_eq!((queued(&mut team1), queued(&mut team2), queued(&mut boss), queued(&mut elsewhere)), (1, 1, 1, 0));
+        // Control events are never frames.
+        hub.deliver(&team_event(1, Some(1)));
+        assert_eq!(queued(&mut boss), 0);
+    }
+
+    #[tokio::test]
+    async fn membership_and_credential_changes_are_flags_for_their_user_only() {
+        let hub = Fanout::default();
+        let mut ann = hub.register(UserId(1), viewer(1, 1, Role::Agent, &[1]));
+        let mut bob = hub.register(UserId(2), viewer(1, 2, Role::Agent, &[1]));
+        hub.deliver(&Event { workspace_id: WorkspaceId(1), scope: None, payload: EventPayload::MembershipChanged { user_id: UserId(1) } });
+        hub.deliver(&Event { workspace_id: WorkspaceId(1), scope: None, payload: EventPayload::CredentialsRevoked { user_id: UserId(1) } });
+        hub.deliver(&scoped(1, Some(1)));
+        assert_eq!(ann.recv().await, Some(Delivery::CredentialsChanged));
+        assert_eq!(ann.recv().await, Some(Delivery::MembershipChanged));
+        assert!(matches!(ann.recv().await, Some(Delivery::Frame(_))));
+        assert!(matches!(bob.recv().await, Some(Delivery::Frame(_))), "bob got the frame and no flag");
+        assert!(bob.take_flag().is_none());
+        // New viewers take effect on the next event.
+        ann.set_viewers(viewer(1, 1, Role::Agent, &[2]));
+        hub.deliver(&scoped(1, Some(1)));
+        assert_eq!(queued(&mut ann), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_frames_and_asks_for_one_resync() {
+        let hub = Fanout::default();
+        let mut slow = hub.register(UserId(1), viewer(1, 1, Role::Agent, &[]));
+        for _ in 0..QUEUE + 10 {
+            hub.deliver(&scoped(1, None));
+        }
+        assert_eq!(slow.recv().await, Some(Delivery::Resync));
+        assert_eq!(queued(&mut slow), QUEUE);
+        assert!(slow.take_flag().is_none(), "one resync, not one per dropped frame");
+    }
+
+    #[test]
+    fn a_dropped_subscription_is_forgotten() {
+        let hub = Fanout::default();
+        let s = hub.register(UserId(1), viewer(1, 1, Role::Agent, &[]));
+        assert_eq!(hub.inner.by_workspace.read().map(|m| m.len()).unwrap_or(0), 1);
+        drop(s);
+        assert_eq!(hub.inner.by_workspace.read().map(|m| m.len()).unwrap_or(1), 0);
+    }
+}
