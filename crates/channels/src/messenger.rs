@@ -135,6 +135,9 @@ struct Message {
     text: Option<String>,
     #[serde(default)]
     is_echo: bool,
+    /// On an echo: the `metadata` string the sender put on the send.
+    #[serde(default)]
+    metadata: Option<String>,
     /// Instagram: the customer unsent the message `mid`.
     #[serde(default)]
     is_deleted: bool,
@@ -250,7 +253,8 @@ fn messaging_events(m: Event) -> Result<Vec<InboundEvent>, WebhookError> {
         if message.is_echo {
             // Sent by the page: the customer is the recipient.
             let to = Sender { external_id: m.recipient.id, name: None, phone: None };
-            out.push(InboundEvent::Echo { external_id: message.mid, to, content, sent_at: secs });
+            let idempotency_key = message.metadata.clone().filter(|k| !k.is_empty());
+            out.push(InboundEvent::Echo { external_id: message.mid, to, content, sent_at: secs, idempotency_key });
         } else {
             let from = Sender { external_id: m.sender.id, name: None, phone: None };
             out.push(InboundEvent::Message { external_id: message.mid, from, content, media, sent_at: secs, edit_of: None });
@@ -409,6 +413,26 @@ pub fn check_text(platform: Platform, text: &str) -> Result<(), String> {
 // Like WhatsApp's, the Send API has no idempotency key: a POST retried
 // after its answer was lost may deliver twice. The outbox worker records
 // the message id before settling and never re-posts a row that has one.
+// A send may carry `message.metadata` (at most 1,000 characters), which
+// Meta hands back on the send's `message_echoes` event: the outbox puts
+// its idempotency key there, so the echo of our own send is recognised
+// even when it arrives before the send's answer ([`with_metadata`]).
+
+/// Meta's limit on `message.metadata`.
+const METADATA_MAX_CHARS: usize = 1000;
+
+/// Puts `metadata` on a send built here (`message.metadata`); an empty one
+/// leaves the request as it is.
+pub fn with_metadata(mut req: SendRequest, metadata: &str) -> SendRequest {
+    if metadata.is_empty() {
+        return req;
+    }
+    let metadata: String = metadata.chars().take(METADATA_MAX_CHARS).collect();
+    if let Some(message) = req.body.get_mut("message").and_then(Value::as_object_mut) {
+        message.insert("metadata".to_owned(), json!(metadata));
+    }
+    req
+}
 
 /// `POST {base}/{version}/me/messages`: `me` is the page (or the Instagram
 /// account's page) the token belongs to.
@@ -624,6 +648,7 @@ mod tests {
                 to: Sender { external_id: "1254459154682919".into(), name: None, phone: None },
                 content: "hello, world!".into(),
                 sent_at: 1457764197,
+                idempotency_key: Some("<DEVELOPER_DEFINED_METADATA_STRING>".into()),
             }]
         );
     }
@@ -723,6 +748,11 @@ mod tests {
         assert_eq!(r.body, json!({"recipient":{"id":"1254459154682919"},"messaging_type":"RESPONSE","message":{"text":"hello, world!"}}));
         let r = send_text("http://emu", "tok", "u", "late", Messaging::HumanAgent);
         assert_eq!(r.body, json!({"recipient":{"id":"u"},"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT","message":{"text":"late"}}));
+        let keyed = with_metadata(r.clone(), "switchboard-outbox:7");
+        assert_eq!(keyed.body["message"], json!({"text":"late","metadata":"switchboard-outbox:7"}));
+        assert_eq!(with_metadata(r.clone(), "").body, r.body);
+        let long = with_metadata(r, &"k".repeat(1500));
+        assert_eq!(long.body["message"]["metadata"].as_str().map(|m| m.chars().count()), Some(1000));
         assert!(check_text(Platform::Messenger, &"é".repeat(2000)).is_ok());
         assert!(check_text(Platform::Messenger, &"a".repeat(2001)).is_err());
         assert!(check_text(Platform::Instagram, &"é".repeat(501)).is_err(), "1002 bytes");

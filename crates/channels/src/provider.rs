@@ -59,9 +59,13 @@ pub enum InboundEvent {
         /// An edit of an earlier message (Telegram `edited_message`).
         edit_of: Option<String>,
     },
-    /// A message we sent, sent from the provider's own app (echo): stored
-    /// as an outbound message, not sent again.
-    Echo { external_id: String, to: Sender, content: String, sent_at: i64 },
+    /// A message the business sent (echo): from the provider's own app —
+    /// stored as an outbound message, not sent again — or our own send,
+    /// which the store recognises by the provider's id, by
+    /// `idempotency_key` (the key the outbox put on the send, when the
+    /// provider echoes it: Messenger `metadata`), or as the send in flight
+    /// to the same person with the same text, and never stores twice.
+    Echo { external_id: String, to: Sender, content: String, sent_at: i64, idempotency_key: Option<String> },
     /// Delivery progress of a message we sent, by the provider's id.
     Status { external_id: String, status: DeliveryStatus, error: Option<String>, at: i64 },
     /// Every message we sent to `peer` up to `up_to_ms` (Unix ms, the
@@ -93,4 +97,37 @@ pub struct SendRequest {
     /// (name, value) pairs, e.g. Authorization.
     pub headers: Vec<(String, String)>,
     pub body: serde_json::Value,
+}
+
+/// Prefix of the idempotency key the outbox puts on a send where the
+/// provider echoes it back (WhatsApp `biz_opaque_callback_data` on status
+/// webhooks, Messenger `metadata` on echoes).
+const IDEMPOTENCY_PREFIX: &str = "switchboard-outbox:";
+
+/// The idempotency key of the outbound message `message_id`.
+pub fn idempotency_key(message_id: i64) -> String {
+    format!("{IDEMPOTENCY_PREFIX}{message_id}")
+}
+
+/// The message id an echoed key names; `None` for anything else (another
+/// app on the same number may put its own data there).
+pub fn parse_idempotency_key(key: &str) -> Option<i64> {
+    let digits = key.strip_prefix(IDEMPOTENCY_PREFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n: &i64| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_round_trip_and_foreign_data_is_not_one() {
+        assert_eq!(parse_idempotency_key(&idempotency_key(42)), Some(42));
+        for other in ["42", "switchboard-outbox:", "switchboard-outbox:-1", "switchboard-outbox:+7", "switchboard-outbox:0", "switchboard-outbox:1x", "outbox-42"] {
+            assert_eq!(parse_idempotency_key(other), None, "{other}");
+        }
+    }
 }

@@ -64,6 +64,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct ParsedUpdate {
     pub update_id: i64,
     pub events: Vec<InboundEvent>,
+    /// The private-chat customer's IETF language tag as their Telegram app
+    /// reports it (`from.language_code`, e.g. `uk`, `en`): `(chat id,
+    /// language)`, the chat id being the customer's external id.
+    pub sender_language: Option<(String, String)>,
 }
 
 impl ParsedUpdate {
@@ -103,14 +107,25 @@ pub fn parse_update(raw_body: &[u8]) -> Result<ParsedUpdate, WebhookError> {
     let update: Update =
         serde_json::from_slice(raw_body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let mut events = Vec::new();
+    let mut sender_language = None;
+    let language = |chat: &Chat, user: Option<&User>| {
+        let code = user?.language_code.as_deref()?.trim();
+        // An IETF tag: letters, digits and '-', at most 35 characters.
+        let valid = !code.is_empty()
+            && code.len() <= 35
+            && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        valid.then(|| (chat.id.to_string(), code.to_owned()))
+    };
     if let Some(msg) = update.message {
         if msg.chat.kind == ChatType::Private {
+            sender_language = language(&msg.chat, msg.from.as_ref());
             let external_id = message_key(&msg);
             let sent_at = msg.date;
             events.push(message_event(msg, external_id, None, sent_at));
         }
     } else if let Some(msg) = update.edited_message {
         if msg.chat.kind == ChatType::Private {
+            sender_language = language(&msg.chat, msg.from.as_ref());
             let original = message_key(&msg);
             let external_id = format!("{original}:edit:{}", update.update_id);
             let sent_at = msg.edit_date.unwrap_or(msg.date);
@@ -122,6 +137,7 @@ pub fn parse_update(raw_body: &[u8]) -> Result<ParsedUpdate, WebhookError> {
     Ok(ParsedUpdate {
         update_id: update.update_id,
         events,
+        sender_language,
     })
 }
 
@@ -402,6 +418,8 @@ struct User {
     first_name: String,
     last_name: Option<String>,
     username: Option<String>,
+    #[serde(default)]
+    language_code: Option<String>,
 }
 
 #[derive(Deserialize, PartialEq, Eq)]
@@ -646,6 +664,43 @@ pub fn answer_callback_query(base: &str, bot_token: &str, callback_query_id: &st
     )
 }
 
+/// The updates the product handles; Telegram keeps the rest to itself.
+const ALLOWED_UPDATES: [&str; 3] = ["message", "edited_message", "callback_query"];
+
+/// `setWebhook`: Telegram posts updates to `url`, each carrying
+/// `secret_token` in `X-Telegram-Bot-Api-Secret-Token` (1–256 characters
+/// of `A-Z a-z 0-9 _ -`; Telegram refuses others with a 400).
+pub fn set_webhook(base: &str, bot_token: &str, url: &str, secret_token: &str) -> SendRequest {
+    request(
+        base,
+        bot_token,
+        "setWebhook",
+        json!({ "url": url, "secret_token": secret_token, "allowed_updates": ALLOWED_UPDATES }),
+    )
+}
+
+/// What `setWebhook` answered: `Ok` for `{"ok":true,…}`, else Telegram's
+/// `description` (e.g. "Bad Request: bad webhook: HTTPS url must be
+/// provided for webhook") with the HTTP status.
+pub fn parse_set_webhook_response(http_status: u16, body: &[u8]) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        ok: bool,
+        #[serde(default)]
+        description: Option<String>,
+    }
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(a) if a.ok && (200..300).contains(&http_status) => Ok(()),
+        Ok(a) => Err(format!(
+            "Telegram refused setWebhook ({http_status}): {}",
+            a.description.unwrap_or_else(|| "no description".to_owned())
+        )),
+        Err(_) => Err(format!(
+            "Telegram answered setWebhook with HTTP {http_status} and no Bot API answer"
+        )),
+    }
+}
+
 /// `getFile`: the first step of downloading an inbound [`MediaRef`]; its
 /// answer gives a `file_path` for [`file_download_url`].
 pub fn get_file(base: &str, bot_token: &str, file_id: &str) -> SendRequest {
@@ -818,6 +873,27 @@ mod tests {
         format!(
             r#"{{"update_id":10000,"{kind}":{{"message_id":1365,{FROM},{CHAT},"date":1441645532,{fields}}}}}"#
         )
+    }
+
+    #[test]
+    fn the_customers_language_code_is_reported_for_private_chats() {
+        let update = update_with("message", r#""text":"hi""#);
+        assert_eq!(
+            parse(&update).sender_language,
+            Some(("1111111".to_owned(), "en".to_owned()))
+        );
+        let edited = update_with("edited_message", r#""edit_date":1441645600,"text":"hi!""#);
+        assert_eq!(
+            parse(&edited).sender_language,
+            Some(("1111111".to_owned(), "en".to_owned()))
+        );
+        let odd = update.replace(
+            r#""language_code":"en""#,
+            r#""language_code":"en\" OR 1=1""#,
+        );
+        assert_eq!(parse(&odd).sender_language, None, "not a language tag");
+        let none = update.replace(r#","language_code":"en""#, "");
+        assert_eq!(parse(&none).sender_language, None);
     }
 
     #[test]
@@ -1131,7 +1207,8 @@ mod tests {
             parse(channel),
             ParsedUpdate {
                 update_id: 20000,
-                events: Vec::new()
+                events: Vec::new(),
+                sender_language: None,
             }
         );
 

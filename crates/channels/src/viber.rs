@@ -311,6 +311,71 @@ struct Contact {
 
 // ---- outbound ----
 
+/// The callbacks the product handles (`message` and `webhook` always come).
+const EVENT_TYPES: [&str; 6] = [
+    "delivered",
+    "seen",
+    "failed",
+    "subscribed",
+    "unsubscribed",
+    "conversation_started",
+];
+
+/// `POST {base}/pa/set_webhook`: Viber checks `url` at once with a
+/// `webhook` callback (which must be answered 200), then posts every
+/// callback there, signed with the auth token.
+pub fn set_webhook(base: &str, auth_token: &str, url: &str) -> SendRequest {
+    SendRequest {
+        url: format!("{}/pa/set_webhook", base.trim_end_matches('/')),
+        headers: vec![(AUTH_HEADER.to_owned(), auth_token.to_owned())],
+        body: json!({ "url": url, "event_types": EVENT_TYPES, "send_name": true, "send_photo": true }),
+    }
+}
+
+/// What `set_webhook` answered: `Ok` for status 0, else the status, its
+/// documented name and Viber's `status_message`.
+pub fn parse_set_webhook_response(http_status: u16, body: &[u8]) -> Result<(), String> {
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(a) if a.status == 0 && (200..300).contains(&http_status) => Ok(()),
+        Ok(a) => Err(format!(
+            "Viber refused set_webhook: status {} ({}): {}",
+            a.status,
+            status_name(a.status).unwrap_or("unknown"),
+            a.status_message.unwrap_or_default()
+        )),
+        Err(_) => Err(format!(
+            "Viber answered set_webhook with HTTP {http_status} and no REST API answer"
+        )),
+    }
+}
+
+/// The body that answers a `conversation_started` callback with the
+/// inbox's welcome message (Viber shows it to the user who opened the
+/// chat; no `receiver`: it goes to that user). `None` when there is no
+/// message to send.
+pub fn welcome_message(sender_name: &str, text: &str) -> Option<Value> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let name: String = sender_name
+        .trim()
+        .chars()
+        .take(MAX_SENDER_NAME_CHARS)
+        .collect();
+    let name = if name.is_empty() {
+        "Support".to_owned()
+    } else {
+        name
+    };
+    Some(json!({
+        "sender": { "name": name },
+        "min_api_version": MIN_API_VERSION,
+        "type": "text",
+        "text": text,
+    }))
+}
+
 /// `POST {base}/pa/send_message`.
 pub fn send_message_url(base: &str) -> String {
     format!("{}/pa/send_message", base.trim_end_matches('/'))

@@ -440,7 +440,7 @@ fn echo_event(m: &WaMessage, contacts: &[Contact]) -> Result<InboundEvent, Webho
         (true, Some(_)) => format!("[{}]", m.kind),
         _ => content,
     };
-    Ok(InboundEvent::Echo { external_id: m.id.clone(), to, content, sent_at: m.timestamp })
+    Ok(InboundEvent::Echo { external_id: m.id.clone(), to, content, sent_at: m.timestamp, idempotency_key: None })
 }
 
 fn unsupported_line(kind: &str) -> String {
@@ -1864,8 +1864,8 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                InboundEvent::Echo { external_id: "wamid.E1".into(), to: customer.clone(), content: "On my way".into(), sent_at: 1_750_000_000 },
-                InboundEvent::Echo { external_id: "wamid.E2".into(), to: customer, content: "[image]".into(), sent_at: 1_750_000_001 },
+                InboundEvent::Echo { external_id: "wamid.E1".into(), to: customer.clone(), content: "On my way".into(), sent_at: 1_750_000_000, idempotency_key: None },
+                InboundEvent::Echo { external_id: "wamid.E2".into(), to: customer, content: "[image]".into(), sent_at: 1_750_000_001, idempotency_key: None },
             ]
         );
     }

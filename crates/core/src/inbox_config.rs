@@ -39,7 +39,9 @@ fn keys(channel: Channel) -> &'static [(&'static str, Kind, bool)] {
             ("verify_token", Text, true),
             ("api_base_url", Url, false),
         ],
-        Channel::Viber => &[("auth_token", Text, true), ("api_base_url", Url, false), ("sender_name", Text, false)],
+        // welcome_message: the answer to `conversation_started` (shown when
+        // a user opens the chat, before they subscribe).
+        Channel::Viber => &[("auth_token", Text, true), ("api_base_url", Url, false), ("sender_name", Text, false), ("welcome_message", Text, false)],
         Channel::Email => &[
             ("address", Text, true),
             ("imap_host", Text, true),

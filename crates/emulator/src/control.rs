@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
         .route("/_emulator/whatsapp/inbound", post(whatsapp_inbound))
         .route("/_emulator/whatsapp/status", post(whatsapp_status))
         .route("/_emulator/whatsapp/window", post(whatsapp_window))
+        .route("/_emulator/whatsapp/subscribe", post(whatsapp_subscribe))
         .route("/_emulator/telegram/inbound", post(telegram_inbound))
         .route("/_emulator/telegram/block", post(telegram_block))
 }
@@ -125,6 +126,28 @@ async fn whatsapp_status(
         )
         .await;
     delivered(result)
+}
+
+#[derive(Deserialize)]
+struct Subscribe {
+    phone_number_id: String,
+    webhook_url: String,
+    app_secret: String,
+}
+
+async fn whatsapp_subscribe(
+    State(inner): State<Arc<Inner>>,
+    Json(req): Json<Subscribe>,
+) -> StatusCode {
+    let subscription = crate::state::WebhookSubscription {
+        url: req.webhook_url,
+        app_secret: req.app_secret,
+    };
+    inner
+        .lock()
+        .whatsapp_webhooks
+        .insert(req.phone_number_id, subscription);
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

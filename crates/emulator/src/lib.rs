@@ -93,6 +93,7 @@ fn router(inner: Arc<Inner>) -> Router {
         )
         .route("/file/bot{token}/{*path}", get(telegram::file_download))
         .route("/pa/send_message", post(viber::send_message))
+        .route("/pa/set_webhook", post(viber::set_webhook))
         .merge(control::routes())
         .merge(viber::control_routes())
         .with_state(inner)
@@ -153,6 +154,62 @@ impl Emulator {
         self.inner.lock().telegram_tokens.insert(token.to_owned());
     }
 
+    /// Subscribes the app to the webhooks of WhatsApp number
+    /// `phone_number_id`, as the app dashboard does: from now on every
+    /// accepted send from that number gets its `sent` status (carrying the
+    /// send's `biz_opaque_callback_data`) posted to `webhook_url`, signed
+    /// with `app_secret`, and posted again until answered 2xx.
+    pub fn subscribe_whatsapp(&self, phone_number_id: &str, webhook_url: &str, app_secret: &str) {
+        let subscription = state::WebhookSubscription {
+            url: webhook_url.to_owned(),
+            app_secret: app_secret.to_owned(),
+        };
+        self.inner
+            .lock()
+            .whatsapp_webhooks
+            .insert(phone_number_id.to_owned(), subscription);
+    }
+
+    /// Subscribes the app to the `message_echoes` of page `page_id` (whose
+    /// sends use `page_access_token`): from now on every accepted send with
+    /// that token is echoed to `webhook_url` — `is_echo`, `app_id` and the
+    /// send's `metadata`, signed with `app_secret` — before it is answered.
+    pub fn subscribe_page_echoes(
+        &self,
+        page_access_token: &str,
+        page_id: &str,
+        webhook_url: &str,
+        app_secret: &str,
+    ) {
+        let subscription = state::WebhookSubscription {
+            url: webhook_url.to_owned(),
+            app_secret: app_secret.to_owned(),
+        };
+        self.inner.lock().page_webhooks.insert(
+            page_access_token.to_owned(),
+            (page_id.to_owned(), subscription),
+        );
+    }
+
+    /// Accepted sends are answered only after `delay` (they are recorded
+    /// and their webhooks posted first): a product that dies meanwhile
+    /// never hears that the provider has the message. Zero turns it off.
+    pub fn set_answer_delay(&self, delay: std::time::Duration) {
+        self.inner.lock().answer_delay = delay;
+    }
+
+    /// Accepted sends whose answer is being held back (`set_answer_delay`).
+    pub fn sends_in_flight(&self) -> usize {
+        self.inner.in_flight()
+    }
+
+    /// Accepted sends whose held answer never went out because the product
+    /// closed the connection first (it died mid-send): the provider has
+    /// these messages, the product never heard so.
+    pub fn sends_abandoned(&self) -> usize {
+        self.inner.abandoned()
+    }
+
     /// Replace the failure plan; the PRNG restarts from `plan.seed`.
     pub fn set_failures(&self, plan: FailurePlan) {
         self.inner.set_failures(plan);
@@ -203,6 +260,15 @@ impl Emulator {
     /// The URL the product registered with `setWebhook` for `bot_token`.
     pub fn telegram_webhook(&self, bot_token: &str) -> Option<String> {
         self.inner.lock().telegram_webhooks.get(bot_token).cloned()
+    }
+
+    /// The `secret_token` given with that `setWebhook` (if any).
+    pub fn telegram_webhook_secret(&self, bot_token: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .telegram_webhook_secrets
+            .get(bot_token)
+            .cloned()
     }
 
     /// Posts a customer's text message webhook, signed with `app_secret`.
@@ -303,15 +369,22 @@ impl Emulator {
         text: &str,
     ) -> reqwest::Result<Delivery> {
         let content = serde_json::json!({ "type": "text", "text": { "body": text } });
-        let (id, body) = whatsapp::echo_payload(&self.inner, phone_number_id, to_wa_id, wamid, content);
-        let status = self.inner.post_signed_whatsapp(webhook_url, app_secret, &body).await?;
+        let (id, body) =
+            whatsapp::echo_payload(&self.inner, phone_number_id, to_wa_id, wamid, content);
+        let status = self
+            .inner
+            .post_signed_whatsapp(webhook_url, app_secret, &body)
+            .await?;
         Ok(Delivery { status, id, body })
     }
 
     /// Accept another Messenger Platform page access token, for Messenger
     /// or Instagram (`Provider::Instagram`) sends.
     pub fn allow_page_token(&self, token: &str, product: Provider) {
-        self.inner.lock().page_tokens.insert(token.to_owned(), product);
+        self.inner
+            .lock()
+            .page_tokens
+            .insert(token.to_owned(), product);
     }
 
     /// From now on, free-form (`RESPONSE`/`UPDATE`) Messenger and Instagram
@@ -327,53 +400,144 @@ impl Emulator {
 
     /// Posts a Messenger text message from `psid` to page `page_id`,
     /// signed with `app_secret`; `Delivery::id` is its `mid`.
-    pub async fn messenger_inbound_text(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, text: &str) -> reqwest::Result<Delivery> {
+    pub async fn messenger_inbound_text(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        page_id: &str,
+        psid: &str,
+        text: &str,
+    ) -> reqwest::Result<Delivery> {
         let message = serde_json::json!({ "text": text });
-        self.inner.meta_inbound(Provider::Messenger, webhook_url, app_secret, page_id, psid, message).await
+        self.inner
+            .meta_inbound(
+                Provider::Messenger,
+                webhook_url,
+                app_secret,
+                page_id,
+                psid,
+                message,
+            )
+            .await
     }
 
     /// Posts a Messenger message of any shape (`text`, `attachments`,
     /// `quick_reply`…); `mid` is filled in.
-    pub async fn messenger_inbound(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, message: Value) -> reqwest::Result<Delivery> {
-        self.inner.meta_inbound(Provider::Messenger, webhook_url, app_secret, page_id, psid, message).await
+    pub async fn messenger_inbound(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        page_id: &str,
+        psid: &str,
+        message: Value,
+    ) -> reqwest::Result<Delivery> {
+        self.inner
+            .meta_inbound(
+                Provider::Messenger,
+                webhook_url,
+                app_secret,
+                page_id,
+                psid,
+                message,
+            )
+            .await
     }
 
     /// Posts an Instagram Direct text message from `igsid` to the
     /// professional account `ig_account_id` (`object: "instagram"`).
-    pub async fn instagram_inbound_text(&self, webhook_url: &str, app_secret: &str, ig_account_id: &str, igsid: &str, text: &str) -> reqwest::Result<Delivery> {
+    pub async fn instagram_inbound_text(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        ig_account_id: &str,
+        igsid: &str,
+        text: &str,
+    ) -> reqwest::Result<Delivery> {
         let message = serde_json::json!({ "text": text });
-        self.inner.meta_inbound(Provider::Instagram, webhook_url, app_secret, ig_account_id, igsid, message).await
+        self.inner
+            .meta_inbound(
+                Provider::Instagram,
+                webhook_url,
+                app_secret,
+                ig_account_id,
+                igsid,
+                message,
+            )
+            .await
     }
 
     /// An `is_echo` message: `text` sent by page `page_id` to `psid` (from
     /// Meta Business Suite, or an echo of the product's own send when `mid`
     /// names it; else a new mid).
-    pub async fn messenger_echo_text(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, mid: Option<&str>, text: &str) -> reqwest::Result<Delivery> {
-        let mid = mid.map_or_else(|| self.inner.new_wamid().replacen("wamid.", "m_", 1), str::to_owned);
+    pub async fn messenger_echo_text(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        page_id: &str,
+        psid: &str,
+        mid: Option<&str>,
+        text: &str,
+    ) -> reqwest::Result<Delivery> {
+        let mid = mid.map_or_else(
+            || self.inner.new_wamid().replacen("wamid.", "m_", 1),
+            str::to_owned,
+        );
         let event = serde_json::json!({
             "sender": { "id": page_id },
             "recipient": { "id": psid },
             "timestamp": messenger::unix_ms(),
             "message": { "mid": mid, "is_echo": true, "text": text },
         });
-        self.inner.meta_event(Provider::Messenger, webhook_url, app_secret, page_id, &mid, event).await
+        self.inner
+            .meta_event(
+                Provider::Messenger,
+                webhook_url,
+                app_secret,
+                page_id,
+                &mid,
+                event,
+            )
+            .await
     }
 
     /// A `message_deliveries` event: `mids` delivered, and everything up to
     /// now (the watermark).
-    pub async fn messenger_delivery(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, mids: &[&str]) -> reqwest::Result<Delivery> {
+    pub async fn messenger_delivery(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        page_id: &str,
+        psid: &str,
+        mids: &[&str],
+    ) -> reqwest::Result<Delivery> {
         let event = serde_json::json!({
             "sender": { "id": psid },
             "recipient": { "id": page_id },
             "delivery": { "mids": mids, "watermark": messenger::unix_ms() },
         });
         let id = mids.first().copied().unwrap_or_default();
-        self.inner.meta_event(Provider::Messenger, webhook_url, app_secret, page_id, id, event).await
+        self.inner
+            .meta_event(
+                Provider::Messenger,
+                webhook_url,
+                app_secret,
+                page_id,
+                id,
+                event,
+            )
+            .await
     }
 
     /// A `message_reads` event: everything sent to `psid` up to
     /// `watermark_ms` (now if `None`) was read.
-    pub async fn messenger_read(&self, webhook_url: &str, app_secret: &str, page_id: &str, psid: &str, watermark_ms: Option<i64>) -> reqwest::Result<Delivery> {
+    pub async fn messenger_read(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        page_id: &str,
+        psid: &str,
+        watermark_ms: Option<i64>,
+    ) -> reqwest::Result<Delivery> {
         let now = messenger::unix_ms();
         let event = serde_json::json!({
             "sender": { "id": psid },
@@ -381,18 +545,43 @@ impl Emulator {
             "timestamp": now,
             "read": { "watermark": watermark_ms.unwrap_or(now) },
         });
-        self.inner.meta_event(Provider::Messenger, webhook_url, app_secret, page_id, "", event).await
+        self.inner
+            .meta_event(
+                Provider::Messenger,
+                webhook_url,
+                app_secret,
+                page_id,
+                "",
+                event,
+            )
+            .await
     }
 
     /// Instagram's `messaging_seen`: the message `mid` was seen.
-    pub async fn instagram_seen(&self, webhook_url: &str, app_secret: &str, ig_account_id: &str, igsid: &str, mid: &str) -> reqwest::Result<Delivery> {
+    pub async fn instagram_seen(
+        &self,
+        webhook_url: &str,
+        app_secret: &str,
+        ig_account_id: &str,
+        igsid: &str,
+        mid: &str,
+    ) -> reqwest::Result<Delivery> {
         let event = serde_json::json!({
             "sender": { "id": igsid },
             "recipient": { "id": ig_account_id },
             "timestamp": messenger::unix_ms(),
             "read": { "mid": mid },
         });
-        self.inner.meta_event(Provider::Instagram, webhook_url, app_secret, ig_account_id, mid, event).await
+        self.inner
+            .meta_event(
+                Provider::Instagram,
+                webhook_url,
+                app_secret,
+                ig_account_id,
+                mid,
+                event,
+            )
+            .await
     }
 
     /// Posts an Update with a text message from private chat `chat_id`.

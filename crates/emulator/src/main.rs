@@ -24,6 +24,8 @@ Control API: POST /_emulator/failures {rate_429, rate_5xx, retry_after_secs, see
   POST /_emulator/whatsapp/inbound {webhook_url, app_secret, phone_number_id, from, name, text}
   POST /_emulator/whatsapp/status {webhook_url, app_secret, phone_number_id, wamid, status, recipient}
   POST /_emulator/whatsapp/window {wa_id, closed}
+  POST /_emulator/whatsapp/subscribe {phone_number_id, webhook_url, app_secret}
+    (accepted sends from that number get their `sent` status webhook there)
   POST /_emulator/telegram/inbound {webhook_url, secret_token, chat_id, first_name, text}
   POST /_emulator/telegram/block {chat_id, blocked}
   POST /_emulator/viber/inbound {webhook_url, auth_token, user_id, name, text}

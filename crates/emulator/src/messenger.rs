@@ -20,7 +20,12 @@ use crate::state::{Injected, Inner, Provider, SentMessage};
 const MESSENGER_MAX_TEXT_CHARS: usize = 2000;
 const INSTAGRAM_MAX_TEXT_BYTES: usize = 1000;
 /// Tags the Send API takes with `messaging_type: MESSAGE_TAG`.
-const TAGS: &[&str] = &["HUMAN_AGENT", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE"];
+const TAGS: &[&str] = &[
+    "HUMAN_AGENT",
+    "CONFIRMED_EVENT_UPDATE",
+    "POST_PURCHASE_UPDATE",
+    "ACCOUNT_UPDATE",
+];
 
 pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
@@ -28,7 +33,13 @@ pub(crate) fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn graph_error(inner: &Inner, status: StatusCode, code: u32, subcode: Option<u32>, message: &str) -> Response {
+fn graph_error(
+    inner: &Inner,
+    status: StatusCode,
+    code: u32,
+    subcode: Option<u32>,
+    message: &str,
+) -> Response {
     let mut error = json!({
         "message": message,
         "type": "OAuthException",
@@ -43,15 +54,26 @@ fn graph_error(inner: &Inner, status: StatusCode, code: u32, subcode: Option<u32
 
 /// The page token from `Authorization: Bearer` or `?access_token=`, and
 /// the product it belongs to.
-fn product(inner: &Inner, headers: &HeaderMap, query: &HashMap<String, String>) -> Option<Provider> {
-    let token = headers
+fn page_token<'a>(headers: &'a HeaderMap, query: &'a HashMap<String, String>) -> Option<&'a str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .or_else(|| query.get("access_token").map(String::as_str))?;
+        .or_else(|| query.get("access_token").map(String::as_str))
+}
+
+fn product(
+    inner: &Inner,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Option<Provider> {
+    let token = page_token(headers, query)?;
     inner.lock().page_tokens.get(token).copied()
 }
+
+/// The app id Meta puts on echoes of sends made through the Send API.
+const APP_ID: u64 = 1_517_776_481_860_111;
 
 #[derive(Debug, PartialEq, Eq)]
 struct Outbound {
@@ -62,7 +84,9 @@ struct Outbound {
 
 /// The Send API's checks; the error is Meta's (#100) message text.
 fn validate(body: &Value, product: Provider) -> Result<Outbound, String> {
-    let obj = body.as_object().ok_or("The request body must be a JSON object")?;
+    let obj = body
+        .as_object()
+        .ok_or("The request body must be a JSON object")?;
     let recipient = obj
         .get("recipient")
         .and_then(|r| r.get("id"))
@@ -96,13 +120,19 @@ fn validate(body: &Value, product: Provider) -> Result<Outbound, String> {
                 _ => text.chars().count() > MESSENGER_MAX_TEXT_CHARS,
             };
             if too_long {
-                return Err("(#100) Length of param message[text] must be less than or equal to 2000".into());
+                return Err(
+                    "(#100) Length of param message[text] must be less than or equal to 2000"
+                        .into(),
+                );
             }
         }
         (None, Some(Value::Object(_))) => {}
         _ => return Err("(#100) Must send either message[text] or message[attachment]".into()),
     }
-    Ok(Outbound { recipient: recipient.trim().to_owned(), human_agent })
+    Ok(Outbound {
+        recipient: recipient.trim().to_owned(),
+        human_agent,
+    })
 }
 
 /// `POST /{version}/me/messages`
@@ -115,28 +145,56 @@ pub(crate) async fn send_message(
 ) -> Response {
     inner.count_attempt();
     let Some(product) = product(&inner, &headers, &query) else {
-        return graph_error(&inner, StatusCode::UNAUTHORIZED, 190, None, "Invalid OAuth access token - Cannot parse access token");
+        return graph_error(
+            &inner,
+            StatusCode::UNAUTHORIZED,
+            190,
+            None,
+            "Invalid OAuth access token - Cannot parse access token",
+        );
     };
     if let Some(failure) = inner.draw_failure() {
         return match failure {
             Injected::TooManyRequests { retry_after_secs } => {
-                let mut r = graph_error(&inner, StatusCode::TOO_MANY_REQUESTS, 613, None, "(#613) Calls to this api have exceeded the rate limit.");
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                let mut r = graph_error(
+                    &inner,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    613,
+                    None,
+                    "(#613) Calls to this api have exceeded the rate limit.",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 r
             }
-            Injected::ServerError(status) => graph_error(&inner, status, 2, None, "An unexpected error has occurred. Please retry your request later."),
+            Injected::ServerError(status) => graph_error(
+                &inner,
+                status,
+                2,
+                None,
+                "An unexpected error has occurred. Please retry your request later.",
+            ),
         };
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(&inner, StatusCode::BAD_REQUEST, 100, None, "(#100) The request body is not valid JSON");
+        return graph_error(
+            &inner,
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "(#100) The request body is not valid JSON",
+        );
     };
     let outbound = match validate(&body, product) {
         Ok(o) => o,
         Err(message) => return graph_error(&inner, StatusCode::BAD_REQUEST, 100, None, &message),
     };
-    let mut state = inner.lock();
-    if !outbound.human_agent && state.meta_closed_windows.contains(&outbound.recipient) {
-        drop(state);
+    let closed = !outbound.human_agent
+        && inner
+            .lock()
+            .meta_closed_windows
+            .contains(&outbound.recipient);
+    if closed {
         return graph_error(
             &inner,
             StatusCode::BAD_REQUEST,
@@ -146,19 +204,53 @@ pub(crate) async fn send_message(
         );
     }
     let mid = inner.new_wamid().replacen("wamid.", "m_", 1);
-    state.sent.push(SentMessage {
-        provider: product,
-        account: "me".to_owned(),
-        to: outbound.recipient.clone(),
-        body,
-        external_id: mid.clone(),
-    });
-    drop(state);
+    // The page's `message_echoes` event: our send as Meta echoes it, with
+    // the `metadata` the send carried.
+    let mut echo_message = body.get("message").cloned().unwrap_or_else(|| json!({}));
+    echo_message["mid"] = json!(mid);
+    echo_message["is_echo"] = json!(true);
+    echo_message["app_id"] = json!(APP_ID);
+    let subscription = {
+        let mut state = inner.lock();
+        state.sent.push(SentMessage {
+            provider: product,
+            account: "me".to_owned(),
+            to: outbound.recipient.clone(),
+            body,
+            external_id: mid.clone(),
+        });
+        page_token(&headers, &query).and_then(|t| state.page_webhooks.get(t).cloned())
+    };
+    if let Some((page_id, subscription)) = subscription {
+        let event = json!({
+            "sender": { "id": page_id },
+            "recipient": { "id": outbound.recipient },
+            "timestamp": unix_ms(),
+            "message": echo_message,
+        });
+        // Delivered before the send is answered: the race a product must
+        // survive (Meta gives no order between the two).
+        let _ = inner
+            .meta_event(
+                product,
+                &subscription.url,
+                &subscription.app_secret,
+                &page_id,
+                &mid,
+                event,
+            )
+            .await;
+    }
+    inner.delay_answer().await;
     Json(json!({ "recipient_id": outbound.recipient, "message_id": mid })).into_response()
 }
 
 fn object(product: Provider) -> &'static str {
-    if product == Provider::Instagram { "instagram" } else { "page" }
+    if product == Provider::Instagram {
+        "instagram"
+    } else {
+        "page"
+    }
 }
 
 /// `{"object":"page"|"instagram","entry":[{"id","time","messaging":[event]}]}`.
@@ -172,7 +264,13 @@ pub(crate) fn envelope(product: Provider, account_id: &str, event: Value) -> Vec
 }
 
 /// A customer's message event; `message` gets its `mid` filled in.
-pub(crate) fn message_payload(inner: &Inner, product: Provider, account_id: &str, sender: &str, mut message: Value) -> (String, Vec<u8>) {
+pub(crate) fn message_payload(
+    inner: &Inner,
+    product: Provider,
+    account_id: &str,
+    sender: &str,
+    mut message: Value,
+) -> (String, Vec<u8>) {
     let mid = inner.new_wamid().replacen("wamid.", "m_", 1);
     message["mid"] = json!(mid);
     let event = json!({
@@ -195,20 +293,38 @@ impl Inner {
         message: Value,
     ) -> reqwest::Result<Delivery> {
         let (id, body) = message_payload(self, product, account_id, sender, message);
-        let status = self.post_signed_whatsapp(webhook_url, app_secret, &body).await?;
+        let status = self
+            .post_signed_whatsapp(webhook_url, app_secret, &body)
+            .await?;
         Ok(Delivery { status, id, body })
     }
 
-    pub(crate) async fn meta_event(&self, product: Provider, webhook_url: &str, app_secret: &str, account_id: &str, id: &str, event: Value) -> reqwest::Result<Delivery> {
+    pub(crate) async fn meta_event(
+        &self,
+        product: Provider,
+        webhook_url: &str,
+        app_secret: &str,
+        account_id: &str,
+        id: &str,
+        event: Value,
+    ) -> reqwest::Result<Delivery> {
         let body = envelope(product, account_id, event);
-        let status = self.post_signed_whatsapp(webhook_url, app_secret, &body).await?;
-        Ok(Delivery { status, id: id.to_owned(), body })
+        let status = self
+            .post_signed_whatsapp(webhook_url, app_secret, &body)
+            .await?;
+        Ok(Delivery {
+            status,
+            id: id.to_owned(),
+            body,
+        })
     }
 
     pub(crate) fn set_meta_window(&self, recipient: &str, closed: bool) {
         let mut state = self.lock();
         if closed {
-            state.meta_closed_windows.insert(recipient.trim().to_owned());
+            state
+                .meta_closed_windows
+                .insert(recipient.trim().to_owned());
         } else {
             state.meta_closed_windows.remove(recipient.trim());
         }
@@ -221,10 +337,28 @@ mod tests {
 
     #[test]
     fn validate_accepts_documented_shapes() {
-        let ok = validate(&json!({"recipient":{"id":"1254459154682919"},"messaging_type":"RESPONSE","message":{"text":"hello, world!"}}), Provider::Messenger);
-        assert_eq!(ok, Ok(Outbound { recipient: "1254459154682919".into(), human_agent: false }));
-        let tagged = validate(&json!({"recipient":{"id":"u"},"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT","message":{"text":"late"}}), Provider::Instagram);
-        assert_eq!(tagged, Ok(Outbound { recipient: "u".into(), human_agent: true }));
+        let ok = validate(
+            &json!({"recipient":{"id":"1254459154682919"},"messaging_type":"RESPONSE","message":{"text":"hello, world!"}}),
+            Provider::Messenger,
+        );
+        assert_eq!(
+            ok,
+            Ok(Outbound {
+                recipient: "1254459154682919".into(),
+                human_agent: false
+            })
+        );
+        let tagged = validate(
+            &json!({"recipient":{"id":"u"},"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT","message":{"text":"late"}}),
+            Provider::Instagram,
+        );
+        assert_eq!(
+            tagged,
+            Ok(Outbound {
+                recipient: "u".into(),
+                human_agent: true
+            })
+        );
         assert!(validate(&json!({"recipient":{"id":"u"},"messaging_type":"UPDATE","message":{"attachment":{"type":"image","payload":{"url":"https://x"}}}}), Provider::Messenger).is_ok());
     }
 

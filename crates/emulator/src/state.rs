@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 /// At most this many accepted sends are remembered; the oldest go first.
 pub const SENT_CAP: usize = 100_000;
 
+/// How long an undelivered webhook is retried.
+const WEBHOOK_RETRY_FOR: Duration = Duration::from_secs(600);
+
 /// Which provider's API accepted a send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -170,6 +173,10 @@ pub(crate) struct State {
     pub last_update_id: i64,
     /// bot token → URL given to setWebhook.
     pub telegram_webhooks: HashMap<String, String>,
+    /// bot token → `secret_token` given to setWebhook.
+    pub telegram_webhook_secrets: HashMap<String, String>,
+    /// Viber auth token → URL given to set_webhook.
+    pub viber_webhooks: HashMap<String, String>,
     /// Page access tokens of the Messenger Platform and which product
     /// (Messenger or Instagram) each speaks for.
     pub page_tokens: HashMap<String, Provider>,
@@ -182,6 +189,24 @@ pub(crate) struct State {
     pub viber_unsubscribed: HashSet<String>,
     /// The last Viber `message_token` handed out (int64, like Viber's).
     pub viber_last_token: i64,
+    /// WhatsApp phone_number_id → the app's webhook subscription: accepted
+    /// sends from that number get their `sent` status posted there.
+    pub whatsapp_webhooks: HashMap<String, WebhookSubscription>,
+    /// Page access token → (page id, subscription): accepted Messenger /
+    /// Instagram sends with that token get their echo posted there before
+    /// they are answered.
+    pub page_webhooks: HashMap<String, (String, WebhookSubscription)>,
+    /// How long accepted sends wait before they are answered (the send is
+    /// recorded, and its webhooks go out, first): a product killed during
+    /// the wait never learns the outcome of a send the provider has.
+    pub answer_delay: Duration,
+}
+
+/// Where the provider posts webhooks for one business account.
+#[derive(Debug, Clone)]
+pub(crate) struct WebhookSubscription {
+    pub url: String,
+    pub app_secret: String,
 }
 
 pub(crate) struct Inner {
@@ -192,7 +217,28 @@ pub(crate) struct Inner {
     started_ms: u64,
     seq: AtomicU64,
     attempts: AtomicUsize,
+    /// Accepted sends whose answer has not gone out yet.
+    in_flight: AtomicUsize,
+    /// Accepted sends whose held answer never went out: the product closed
+    /// the connection (died) while waiting.
+    abandoned: AtomicUsize,
     state: Mutex<State>,
+}
+
+/// Counts a send as in flight until dropped: answered, or abandoned when
+/// the product closed its connection (the server drops the handler).
+pub(crate) struct InFlight<'a> {
+    inner: &'a Inner,
+    answered: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.inner.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !self.answered {
+            self.inner.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -224,6 +270,8 @@ impl Inner {
             sent: Record::new(SENT_CAP),
             last_update_id: started_ms as i64,
             telegram_webhooks: HashMap::new(),
+            telegram_webhook_secrets: HashMap::new(),
+            viber_webhooks: HashMap::new(),
             page_tokens: HashMap::from([
                 (crate::MESSENGER_PAGE_TOKEN.to_owned(), Provider::Messenger),
                 (crate::INSTAGRAM_PAGE_TOKEN.to_owned(), Provider::Instagram),
@@ -234,6 +282,9 @@ impl Inner {
             // ~1.8e18 today: large like Viber's tokens, below i64::MAX, and
             // different after a restart.
             viber_last_token: (started_ms as i64) << 20,
+            whatsapp_webhooks: HashMap::new(),
+            page_webhooks: HashMap::new(),
+            answer_delay: Duration::ZERO,
         };
         Self {
             base_url,
@@ -241,6 +292,8 @@ impl Inner {
             started_ms,
             seq: AtomicU64::new(0),
             attempts: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            abandoned: AtomicUsize::new(0),
             state: Mutex::new(state),
         }
     }
@@ -280,6 +333,69 @@ impl Inner {
 
     pub(crate) fn attempts(&self) -> usize {
         self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Holds an accepted send's answer for the configured delay, counted
+    /// as in flight meanwhile.
+    pub(crate) async fn delay_answer(&self) {
+        let delay = self.lock().answer_delay;
+        if delay.is_zero() {
+            return;
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut guard = InFlight {
+            inner: self,
+            answered: false,
+        };
+        tokio::time::sleep(delay).await;
+        guard.answered = true;
+    }
+
+    pub(crate) fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// Posts a signed webhook for WhatsApp number `phone_number_id`, `after`
+    /// a pause, the way Meta does when the receiver is down or refuses it: again, with
+    /// growing pauses, until a 2xx (for at most `WEBHOOK_RETRY_FOR`; Meta
+    /// keeps trying for days). Each try goes to the number's subscription
+    /// as it is then, so a product that moved is still reached.
+    pub(crate) fn deliver_until_taken(
+        self: &std::sync::Arc<Self>,
+        phone_number_id: String,
+        body: Vec<u8>,
+        after: Duration,
+    ) {
+        let inner = std::sync::Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let deadline = tokio::time::Instant::now() + WEBHOOK_RETRY_FOR;
+            let mut pause = Duration::from_millis(100);
+            loop {
+                let subscription = inner
+                    .lock()
+                    .whatsapp_webhooks
+                    .get(&phone_number_id)
+                    .cloned();
+                let Some(subscription) = subscription else {
+                    return;
+                };
+                match inner
+                    .post_signed_whatsapp(&subscription.url, &subscription.app_secret, &body)
+                    .await
+                {
+                    Ok(status) if status.is_success() => return,
+                    _ if tokio::time::Instant::now() >= deadline => return,
+                    _ => {}
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        });
     }
 
     pub(crate) fn draw_failure(&self) -> Option<Injected> {

@@ -138,7 +138,12 @@ pub(crate) async fn bot_method(
             if let Some(failure) = inner.draw_failure() {
                 return injected(failure);
             }
-            send(&inner, &token, kind, params)
+            let response = send(&inner, &token, kind, params);
+            // An accepted send may have its answer held (`set_answer_delay`).
+            if response.status().is_success() {
+                inner.delay_answer().await;
+            }
+            response
         }
         (None, "getme") => ok(bot_user(&token)),
         (None, "answercallbackquery") => ok(json!(true)),
@@ -149,11 +154,30 @@ pub(crate) async fn bot_method(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
+            let secret = params
+                .get("secret_token")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            // Telegram: 1-256 characters, A-Z, a-z, 0-9, _ and -.
+            if let Some(s) = &secret
+                && (s.is_empty()
+                    || s.len() > 256
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            {
+                return bad_request("secret token contains unallowed characters");
+            }
             let mut state = inner.lock();
             if url.is_empty() {
                 state.telegram_webhooks.remove(&token);
+                state.telegram_webhook_secrets.remove(&token);
             } else {
-                state.telegram_webhooks.insert(token, url);
+                state.telegram_webhooks.insert(token.clone(), url);
+                match secret {
+                    Some(s) => state.telegram_webhook_secrets.insert(token, s),
+                    None => state.telegram_webhook_secrets.remove(&token),
+                };
             }
             Json(json!({ "ok": true, "result": true, "description": "Webhook was set" }))
                 .into_response()

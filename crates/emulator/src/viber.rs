@@ -68,6 +68,60 @@ impl Inner {
     }
 }
 
+/// `POST /pa/set_webhook`: checks the URL with a signed `webhook`
+/// callback (it must answer 200), then records it for the token.
+pub(crate) async fn set_webhook(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(token) = headers
+        .get("x-viber-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return answer(2, "missing_auth_token");
+    };
+    if !inner.lock().viber_tokens.contains(&token) {
+        return answer(2, "invalidAuthToken");
+    }
+    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(&body) else {
+        return answer(3, "badData");
+    };
+    let Some(url) = params
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|u| !u.trim().is_empty())
+        .map(str::to_owned)
+    else {
+        // An empty url removes the webhook.
+        inner.lock().viber_webhooks.remove(&token);
+        return answer(0, "ok");
+    };
+    let (_, check) = event_payload(&inner, "webhook", "", None);
+    match inner.post_viber(&url, &token, &check).await {
+        Ok(status) if status == StatusCode::OK => {}
+        _ => {
+            return answer(
+                1,
+                "Invalid url: the webhook callback was not answered with 200",
+            );
+        }
+    }
+    let event_types = params.get("event_types").cloned().unwrap_or_else(|| {
+        json!([
+            "delivered",
+            "seen",
+            "failed",
+            "subscribed",
+            "unsubscribed",
+            "conversation_started"
+        ])
+    });
+    inner.lock().viber_webhooks.insert(token, url);
+    Json(json!({ "status": 0, "status_message": "ok", "chat_hostname": CHAT_HOSTNAME, "event_types": event_types })).into_response()
+}
+
 /// `POST /pa/send_message`
 pub(crate) async fn send_message(
     State(inner): State<Arc<Inner>>,
@@ -449,6 +503,37 @@ impl crate::Emulator {
         self.inner
             .viber_event(webhook_url, auth_token, event, user_id, message_token)
             .await
+    }
+
+    /// The URL the product registered with `set_webhook` for `auth_token`.
+    pub fn viber_webhook(&self, auth_token: &str) -> Option<String> {
+        self.inner.lock().viber_webhooks.get(auth_token).cloned()
+    }
+
+    /// Posts a `conversation_started` callback from `user_id` (who opened
+    /// the chat, not subscribed) and answers what the product answered:
+    /// its HTTP status and body (a welcome message, or empty).
+    pub async fn viber_conversation_started(
+        &self,
+        webhook_url: &str,
+        auth_token: &str,
+        user_id: &str,
+    ) -> reqwest::Result<(StatusCode, Vec<u8>)> {
+        let (_, body) = event_payload(&self.inner, "conversation_started", user_id, None);
+        let response = self
+            .inner
+            .client
+            .post(webhook_url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                "X-Viber-Content-Signature",
+                content_signature(auth_token, &body),
+            )
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        Ok((status, response.bytes().await?.to_vec()))
     }
 
     /// Posts exactly `raw` with its `X-Viber-Content-Signature`.

@@ -191,7 +191,11 @@ fn validate(body: &Value) -> Result<Outbound, String> {
     })
 }
 
-/// `POST /{version}/{phone_number_id}/messages`
+/// `POST /{version}/{phone_number_id}/messages`. An accepted send is
+/// recorded and answered (after the answer delay, if set); its `sent`
+/// status webhook (with the request's `biz_opaque_callback_data`) goes to
+/// the number's subscription, if any, at the same time, whether or not the
+/// answer reached the product.
 pub(crate) async fn send_message(
     State(inner): State<Arc<Inner>>,
     Path((_version, phone_number_id)): Path<(String, String)>,
@@ -212,9 +216,8 @@ pub(crate) async fn send_message(
         Ok(outbound) => outbound,
         Err(details) => return invalid_parameter(&inner, &details),
     };
-    let mut state = inner.lock();
-    if !outbound.template && state.closed_windows.contains(&outbound.wa_id) {
-        drop(state);
+    let closed = !outbound.template && inner.lock().closed_windows.contains(&outbound.wa_id);
+    if closed {
         return GraphError {
             status: StatusCode::BAD_REQUEST,
             kind: "OAuthException",
@@ -232,14 +235,35 @@ pub(crate) async fn send_message(
         "contacts": [{ "input": outbound.to, "wa_id": outbound.wa_id }],
         "messages": [{ "id": wamid }],
     });
-    state.sent.push(SentMessage {
-        provider: Provider::WhatsApp,
-        account: phone_number_id,
-        to: outbound.to,
-        body,
-        external_id: wamid,
-    });
-    drop(state);
+    let callback_data = body
+        .get("biz_opaque_callback_data")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let subscribed = {
+        let mut state = inner.lock();
+        state.sent.push(SentMessage {
+            provider: Provider::WhatsApp,
+            account: phone_number_id.clone(),
+            to: outbound.to,
+            body,
+            external_id: wamid.clone(),
+        });
+        state.whatsapp_webhooks.contains_key(&phone_number_id)
+    };
+    if subscribed {
+        let status = status_payload_with(
+            &phone_number_id,
+            &wamid,
+            "sent",
+            &outbound.wa_id,
+            callback_data.as_deref(),
+        );
+        // Meta reports `sent` once the message left, about when it answers
+        // the send: with a held answer, after the hold.
+        let after = inner.lock().answer_delay;
+        inner.deliver_until_taken(phone_number_id, status, after);
+    }
+    inner.delay_answer().await;
     Json(response).into_response()
 }
 
@@ -293,7 +317,10 @@ pub(crate) async fn media_download(
 
 /// Messenger, Instagram and Viber hand out attachment URLs on a public CDN:
 /// no token, just a GET.
-pub(crate) async fn cdn_download(State(inner): State<Arc<Inner>>, Path(media_id): Path<String>) -> Response {
+pub(crate) async fn cdn_download(
+    State(inner): State<Arc<Inner>>,
+    Path(media_id): Path<String>,
+) -> Response {
     match inner.media(&media_id) {
         Some(media) => ([(header::CONTENT_TYPE, media.mime_type)], media.bytes).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -355,12 +382,27 @@ pub(crate) fn status_payload(
     status: &str,
     recipient: &str,
 ) -> Vec<u8> {
+    status_payload_with(phone_number_id, wamid, status, recipient, None)
+}
+
+/// A `statuses` webhook that echoes the send's `biz_opaque_callback_data`
+/// (Meta puts it on every status of a message sent with it).
+pub(crate) fn status_payload_with(
+    phone_number_id: &str,
+    wamid: &str,
+    status: &str,
+    recipient: &str,
+    callback_data: Option<&str>,
+) -> Vec<u8> {
     let mut entry = json!({
         "id": wamid,
         "status": status,
         "timestamp": unix_now().to_string(),
         "recipient_id": recipient,
     });
+    if let Some(data) = callback_data {
+        entry["biz_opaque_callback_data"] = json!(data);
+    }
     match status {
         "failed" => {
             entry["errors"] = json!([{
@@ -390,7 +432,13 @@ pub(crate) fn status_payload(
 /// A coexistence echo (`smb_message_echoes`): a message the business sent
 /// to `to_wa_id` from the WhatsApp Business app. `wamid` defaults to a new
 /// one; `content` holds `type` and the type's object.
-pub(crate) fn echo_payload(inner: &Inner, phone_number_id: &str, to_wa_id: &str, wamid: Option<&str>, content: Value) -> (String, Vec<u8>) {
+pub(crate) fn echo_payload(
+    inner: &Inner,
+    phone_number_id: &str,
+    to_wa_id: &str,
+    wamid: Option<&str>,
+    content: Value,
+) -> (String, Vec<u8>) {
     let wamid = wamid.map_or_else(|| inner.new_wamid(), str::to_owned);
     let business = metadata(phone_number_id);
     let mut message = json!({

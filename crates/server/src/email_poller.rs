@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchboard_channels::email;
 use switchboard_core::*;
-use switchboard_store::{ContactFields, ConversationPatch, EmailRecord, InboundMessage, ProviderIdentity};
+use switchboard_store::{ContactFields, ConversationPatch, EmailRecord, InboundMessage, NewAttachment, ProviderIdentity, UploadOwner};
 
 /// One mailbox's whole poll (connect, login, fetch, store) may take this long.
 const POLL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -104,16 +104,19 @@ async fn store_mail(st: &AppState, inbox: &Inbox, mail: &email::ParsedEmail) -> 
             tracing::debug!(error = %e, "email: contact's address not set");
         }
     }
-    let text = if mail.text.trim().is_empty() { "[empty message]".to_owned() } else { mail.text.clone() };
-    let content: String = text.chars().take(validate::MAX_MESSAGE_CHARS).collect();
-    let inbound = InboundMessage {
-        inbox_id: inbox.id,
-        contact_id: contact.id,
-        content,
-        echo_id: None,
-        dedup_key: Some(email::dedup_key(&inbox.id.to_string(), &mail.message_id)),
-        attachment_ids: Vec::new(),
+    let dedup_key = email::dedup_key(&inbox.id.to_string(), &mail.message_id);
+    // Files are stored once: never for a mail read again.
+    let (attachment_ids, notes) =
+        if mail.attachments.is_empty() || st.store.dedup_key_seen(ws, &dedup_key).await? { (Vec::new(), Vec::new()) } else { store_attachments(st, inbox, contact.id, mail).await? };
+    let text = [mail.text.trim()].into_iter().chain(notes.iter().map(String::as_str)).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n\n");
+    let text = match (text.is_empty(), attachment_ids.is_empty()) {
+        (false, _) => text,
+        // A file-only mail, as the widget stores them.
+        (true, false) => String::new(),
+        (true, true) => "[empty message]".to_owned(),
     };
+    let content: String = text.chars().take(validate::MAX_MESSAGE_CHARS).collect();
+    let inbound = InboundMessage { inbox_id: inbox.id, contact_id: contact.id, content, echo_id: None, dedup_key: Some(dedup_key), attachment_ids };
     reopen_thread(st, inbox, contact.id, mail).await?;
     let received = st.store.receive_message(ws, inbound, now).await?;
     let record = EmailRecord {
@@ -131,6 +134,36 @@ async fn store_mail(st: &AppState, inbox: &Inbox, mail: &email::ParsedEmail) -> 
         tokio::spawn(async move { crate::automation_hooks::after_inbound(&st, ws, &received).await });
     }
     Ok(())
+}
+
+/// The mail's attached files (MIME parts) into the attachment store, served
+/// to agents like any other attachment; at most as many per message as an
+/// upload, each at most the upload size. A file left out becomes a line the
+/// agent sees.
+async fn store_attachments(st: &AppState, inbox: &Inbox, contact: ContactId, mail: &email::ParsedEmail) -> anyhow::Result<(Vec<AttachmentId>, Vec<String>)> {
+    let (mut ids, mut notes) = (Vec::new(), Vec::new());
+    let limit = st.settings.max_upload_bytes;
+    let max = crate::routes::files::MAX_FILES_PER_MESSAGE;
+    for (i, file) in mail.attachments.iter().enumerate() {
+        let filename = file.filename.clone().filter(|f| !f.trim().is_empty()).unwrap_or_else(|| format!("attachment-{}", i + 1));
+        if i >= max {
+            notes.push(format!("[file not kept: {filename}: more than {max} files in one mail]"));
+            continue;
+        }
+        if file.data.len() > limit {
+            notes.push(format!("[file not kept: {filename}: larger than {limit} bytes]"));
+            continue;
+        }
+        let new = NewAttachment {
+            owner: UploadOwner::Visitor { contact },
+            filename,
+            content_type: file.mime_type.clone(),
+            data: file.data.clone(),
+            access_key: crate::auth::random_secret(),
+        };
+        ids.push(st.store.create_attachment(inbox.workspace_id, new, st.now()).await?.id);
+    }
+    Ok((ids, notes))
 }
 
 /// A customer's reply to a mail of a resolved conversation reopens it, so

@@ -82,6 +82,15 @@ struct ServeArgs {
     /// How often the outbox is checked for replies to send, in ms.
     #[arg(long, env = "SWITCHBOARD_OUTBOX_POLL_MS", default_value_t = 250, hide = true)]
     outbox_poll_ms: u64,
+    /// How long a claimed outbox row is left to its sender, in ms; a crash
+    /// mid-send is noticed when it runs out.
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_LEASE_MS", default_value_t = 30_000, hide = true)]
+    outbox_lease_ms: u64,
+    /// How long a WhatsApp send whose outcome is unknown (a crash or no
+    /// answer) waits for Meta's status webhook naming it before it is sent
+    /// again, in ms.
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_IN_DOUBT_GRACE_MS", default_value_t = 120_000, hide = true)]
+    outbox_in_doubt_grace_ms: u64,
     /// How often email inboxes' mailboxes are read (IMAP), in ms.
     #[arg(long, env = "SWITCHBOARD_EMAIL_POLL_MS", default_value_t = 30_000, hide = true)]
     email_poll_ms: u64,
@@ -222,7 +231,14 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     if args.router == "on" {
         router::spawn(st.clone());
     }
-    outbox::spawn(st.clone(), std::time::Duration::from_millis(args.outbox_poll_ms.max(10)));
+    outbox::spawn(
+        st.clone(),
+        outbox::OutboxConfig {
+            poll: std::time::Duration::from_millis(args.outbox_poll_ms.max(10)),
+            lease: std::time::Duration::from_millis(args.outbox_lease_ms.max(1_000)),
+            in_doubt_grace: std::time::Duration::from_millis(args.outbox_in_doubt_grace_ms),
+        },
+    );
     email_poller::spawn(st.clone(), std::time::Duration::from_millis(args.email_poll_ms.max(100)));
     start_voice(&st, &args).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

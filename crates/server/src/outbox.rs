@@ -6,31 +6,61 @@
 //! sent with the provider's id, retried later with exponential backoff
 //! (honouring Retry-After), or failed with the provider's reason.
 //!
-//! Delivery is at least once: a crash after the provider accepted a send
-//! and before its outcome is committed leaves the lease to expire, and the
-//! send is made again. The window is one HTTP round trip; providers offer
-//! no idempotency key to close it (WhatsApp, Telegram).
+//! A send whose outcome is unknown — the process died between the call and
+//! storing its answer (the row's claim is still marked when the lease runs
+//! out), or the provider never answered — leaves the row *in doubt*:
+//!
+//! - WhatsApp: exactly once. Every send carries the row's idempotency key
+//!   as `biz_opaque_callback_data`, which Meta echoes on the message's
+//!   status webhooks (retried by Meta until we answer 200). The webhook
+//!   route settles a pending row named by such a status as sent with the
+//!   wamid (`outbox_sent_by_key`), in flight or in doubt. The worker does
+//!   not send an in-doubt WhatsApp row again until a grace period has
+//!   passed without such a status; only a send Meta never took, or whose
+//!   statuses are lost, is made again after it.
+//! - Telegram, Viber, Messenger, Instagram: at least once. Their send APIs
+//!   take no idempotency key and (but for Messenger's echoes, see the
+//!   webhook route) report nothing that names an unanswered send, so an
+//!   in-doubt row is sent again at once. The window is one HTTP round trip.
+//!
+//! A message sent again after a doubt carries a note for the agent ("may
+//! have been sent twice", in `failure_reason`; its status stays sent).
 
 use crate::state::AppState;
 use std::time::Duration;
-use switchboard_channels::provider::{SendOutcome, SendRequest};
+use switchboard_channels::provider::{self, SendOutcome, SendRequest};
 use switchboard_channels::{telegram, whatsapp};
 use switchboard_core::*;
 use switchboard_store::OutboxItem;
 
-/// How long one send may take before it counts as failed (and is retried).
+/// How long one send may take before its outcome counts as unknown.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// A claimed row is left alone this long (longer than a send can take).
-const LEASE_MS: i64 = 30_000;
 const BATCH: i64 = 50;
 const MAX_BACKOFF_SECS: u64 = 300;
 
-pub fn spawn(st: AppState, poll: Duration) {
-    tokio::spawn(run(st, poll));
+/// The worker's timing (tests shorten all of it).
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxConfig {
+    /// How often due rows are looked for.
+    pub poll: Duration,
+    /// A claimed row is left alone this long (longer than a send can take);
+    /// a crash mid-send is found when it runs out.
+    pub lease: Duration,
+    /// How long an in-doubt WhatsApp row waits for a status webhook naming
+    /// its earlier attempt before it is sent again.
+    pub in_doubt_grace: Duration,
 }
 
-async fn run(st: AppState, poll: Duration) {
-    let http = match reqwest::Client::builder().timeout(SEND_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build() {
+pub fn spawn(st: AppState, config: OutboxConfig) {
+    tokio::spawn(run(st, config));
+}
+
+async fn run(st: AppState, config: OutboxConfig) {
+    let poll = config.poll;
+    // A send must end well within its lease, or a second worker could
+    // claim the row while the first is still waiting for the answer.
+    let timeout = SEND_TIMEOUT.min(config.lease / 2);
+    let http = match reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "outbox: no HTTP client; replies to providers will not be sent");
@@ -53,7 +83,7 @@ async fn run(st: AppState, poll: Duration) {
             }
         };
         for item in due {
-            if let Err(e) = deliver(&st, &http, item).await {
+            if let Err(e) = deliver(&st, &http, &config, item).await {
                 tracing::warn!(error = %e, "outbox: outcome not stored; the send will be retried");
             }
         }
@@ -67,27 +97,54 @@ pub fn backoff_secs(attempts: i64, retry_after: Option<u64>) -> u64 {
     exp.min(MAX_BACKOFF_SECS).max(retry_after.unwrap_or(0))
 }
 
-async fn deliver(st: &AppState, http: &reqwest::Client, item: OutboxItem) -> Result<(), switchboard_store::StoreError> {
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn deliver(st: &AppState, http: &reqwest::Client, config: &OutboxConfig, item: OutboxItem) -> Result<(), switchboard_store::StoreError> {
     let ws = item.workspace_id;
     let now = st.now();
-    if !st.store.outbox_claim(ws, item.id, now.plus_millis(LEASE_MS), now).await? {
+    if !st.store.outbox_claim(ws, item.id, now.plus_millis(millis(config.lease)), now).await? {
         return Ok(()); // another worker has it
     }
     let Some(inbox) = st.store.get_inbox(ws, item.inbox_id).await? else { return Ok(()) };
+    // A claim whose outcome was never stored: the claim just made recorded
+    // the row as in doubt from now.
+    let doubt_since = item.in_doubt_at.or(item.attempt_started_at.map(|_| now));
+    let grace = millis(config.in_doubt_grace);
+    if inbox.channel == Channel::Whatsapp
+        && let Some(since) = doubt_since
+        && now.0 < since.0.saturating_add(grace)
+    {
+        // Meta retries a status webhook until we take it; the route settles
+        // the row when one names its key. Until then, hold.
+        let note = "waiting for WhatsApp to report an earlier attempt whose outcome is unknown";
+        return st.store.outbox_in_doubt(ws, item.id, since.plus_millis(grace), note, now).await;
+    }
     let outcome = if inbox.channel == Channel::Email {
-        send_email(st, &inbox, &item).await
+        Ok(send_email(st, &inbox, &item).await)
     } else {
         match request_for(&inbox, &item, now) {
-            Err(reason) => SendOutcome::Permanent { reason },
+            Err(reason) => Ok(SendOutcome::Permanent { reason }),
             Ok(req) => call(http, &inbox, req).await,
         }
     };
     let now = st.now();
-    match outcome {
-        SendOutcome::Sent { external_id } => {
-            let written = st.store.outbox_sent(ws, item.id, &external_id, now).await?;
-            st.publish(written.events);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(unknown) => {
+            let wait = if inbox.channel == Channel::Whatsapp { grace } else { (backoff_secs(item.attempts, None) * 1000) as i64 };
+            return st.store.outbox_in_doubt(ws, item.id, now.plus_millis(wait), &unknown, now).await;
         }
+    };
+    match outcome {
+        SendOutcome::Sent { external_id } => match st.store.outbox_sent(ws, item.id, &external_id, now).await {
+            Ok(written) => st.publish(written.events),
+            // A status webhook naming the send's key (WhatsApp) or its echo
+            // settled the row while the answer was on its way.
+            Err(switchboard_store::StoreError::Conflict { code: "outbox_settled", .. }) => {}
+            Err(e) => return Err(e),
+        },
         SendOutcome::Permanent { reason } => {
             let written = st.store.outbox_failed(ws, item.id, &reason, now).await?;
             st.publish(written.events);
@@ -110,18 +167,19 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
     match inbox.channel {
         Channel::Whatsapp => {
             let base = inbox.config_str("api_base_url").unwrap_or(whatsapp::DEFAULT_API_BASE);
+            let key = provider::idempotency_key(item.message_id.0);
             if let Some(raw) = &item.template {
                 // Templates may be sent at any time, inside the window or not.
                 let t: messaging_window::WhatsappTemplate =
                     serde_json::from_str(raw).map_err(|e| format!("the stored template is unreadable: {e}"))?;
                 let template = whatsapp::Template { name: &t.name, language: &t.language, body_parameters: &t.parameters };
-                return Ok(whatsapp::send_template(base, config("phone_number_id")?, config("access_token")?, to, &template, &item.message_id.to_string()));
+                return Ok(whatsapp::send_template(base, config("phone_number_id")?, config("access_token")?, to, &template, &key));
             }
             let last = item.last_inbound_at.map_or(0, |t| t.0 / 1000);
             if !whatsapp::window_open(last, now.0 / 1000) {
                 return Err("outside WhatsApp's 24-hour window: only a template can be sent".to_owned());
             }
-            Ok(whatsapp::send_text(base, config("phone_number_id")?, config("access_token")?, to, &item.content, &item.message_id.to_string()))
+            Ok(whatsapp::send_text(base, config("phone_number_id")?, config("access_token")?, to, &item.content, &key))
         }
         Channel::Telegram => {
             let base = inbox.config_str("api_base_url").unwrap_or(telegram::DEFAULT_API_BASE);
@@ -140,7 +198,13 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
             let messaging = messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, platform)?;
             messenger::check_text(platform, &item.content)?;
             let base = inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE);
-            Ok(messenger::send_text(base, config("page_access_token")?, to, &item.content, messaging))
+            let req = messenger::send_text(base, config("page_access_token")?, to, &item.content, messaging);
+            // Messenger's echo of this send hands the key back (`metadata`);
+            // Instagram's Send API documents no such field.
+            Ok(match platform {
+                Platform::Messenger => messenger::with_metadata(req, &provider::idempotency_key(item.message_id.0)),
+                Platform::Instagram => req,
+            })
         }
         other => Err(format!("sending on {other} is not built yet")),
     }
@@ -221,29 +285,36 @@ async fn send_email(st: &AppState, inbox: &Inbox, item: &OutboxItem) -> SendOutc
     }
 }
 
-async fn call(http: &reqwest::Client, inbox: &Inbox, req: SendRequest) -> SendOutcome {
+/// The provider's answer, or `Err` when the outcome is unknown: the request
+/// may have reached the provider but no answer was read (a timeout, a
+/// connection cut mid-exchange).
+async fn call(http: &reqwest::Client, inbox: &Inbox, req: SendRequest) -> Result<SendOutcome, String> {
     let mut r = http.post(&req.url).json(&req.body);
     for (k, v) in &req.headers {
         r = r.header(k.as_str(), v.as_str());
     }
     let resp = match r.send().await {
         Ok(resp) => resp,
-        Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("provider unreachable: {}", e.without_url()) },
+        // Never connected: the provider has nothing.
+        Err(e) if e.is_connect() => {
+            return Ok(SendOutcome::Retry { after_secs: None, reason: format!("provider unreachable: {}", e.without_url()) });
+        }
+        Err(e) => return Err(format!("no answer from the provider (it may have the message): {}", e.without_url())),
     };
     let status = resp.status().as_u16();
     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = match resp.bytes().await {
         Ok(b) => b,
-        Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("answer cut off: {}", e.without_url()) },
+        Err(e) => return Err(format!("answer cut off (the provider may have the message): {}", e.without_url())),
     };
-    match inbox.channel {
+    Ok(match inbox.channel {
         Channel::Whatsapp => whatsapp::parse_send_response(status, retry_after.as_deref(), &body),
         Channel::Telegram => telegram::parse_send_response(status, &body),
         Channel::Viber => switchboard_channels::viber::parse_send_response(status, retry_after.as_deref(), &body),
         Channel::Messenger => switchboard_channels::messenger::parse_send_response(switchboard_channels::messenger::Platform::Messenger, status, retry_after.as_deref(), &body),
         Channel::Instagram => switchboard_channels::messenger::parse_send_response(switchboard_channels::messenger::Platform::Instagram, status, retry_after.as_deref(), &body),
         other => SendOutcome::Permanent { reason: format!("sending on {other} is not built yet") },
-    }
+    })
 }
 
 #[cfg(test)]

@@ -166,3 +166,83 @@ async fn messenger_echoes() {
     assert_eq!(messages[1]["sender"]["name"], "Sent from the Facebook Page");
     assert_eq!(w.conversations("messenger").await.len(), 1);
 }
+
+/// Polls the agent's reply until `pred` (15 s).
+async fn wait_for(w: &World, conversation: i64, id: &Value, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(m) = w.messages(conversation).await.into_iter().find(|m| &m["id"] == id)
+            && pred(&m)
+        {
+            return m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The echo of our own send arrives before the send's answer: Messenger's
+/// carries the outbox key back (`metadata`); WhatsApp's names only the
+/// wamid the product has not heard yet, and is matched to the send in
+/// flight to the same person with the same text. Either way the agent's
+/// message is marked sent with the echo's id, and no second copy appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_that_beats_the_send_answer_is_not_a_second_copy() {
+    let dir = TempDir::new("sb-echo-race").unwrap();
+    let w = world(&dir, None).await;
+    let psid = "1254459154682919";
+    w.emu.subscribe_page_echoes(MESSENGER_PAGE_TOKEN, FB_PAGE, &w.fb_hook, FB_SECRET);
+    // Answers are held 3 s; the echo goes out before the hold.
+    w.emu.set_answer_delay(Duration::from_secs(3));
+
+    assert_eq!(w.emu.messenger_inbound_text(&w.fb_hook, FB_SECRET, FB_PAGE, psid, "Hello").await.unwrap().status, 200);
+    let fb = w.conversations("messenger").await[0]["id"].as_i64().unwrap();
+    let path = w.path(&format!("/conversations/{fb}/messages"));
+    let (status, reply) = w.alice.post(&path, json!({"content": "From Switchboard", "echo_id": "race-1"})).await;
+    assert_eq!(status, 201, "{reply}");
+    let sent = wait_for(&w, fb, &reply["id"], "the echo to settle the send", |m| m["status"] == "sent").await;
+    assert_eq!(w.emu.sends_in_flight(), 1, "settled by the echo, while the answer was still held");
+    assert!(sent["failure_reason"].is_null(), "{sent}");
+    let accepted = w.emu.sent();
+    assert_eq!(accepted[0].body["message"]["metadata"].as_str().map(|k| k.starts_with("switchboard-outbox:")), Some(true), "{}", accepted[0].body);
+    // The answer lands later: still one copy.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while w.emu.sends_in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the held answer never went out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let messages = w.messages(fb).await;
+    assert_eq!(contents(&messages), vec![("in", "Hello"), ("out", "From Switchboard")]);
+    assert_eq!(messages[1]["sender"]["type"], "user", "the agent's own message, not an app echo");
+    assert_eq!(w.emu.sent().len(), 1);
+
+    // WhatsApp: the test plays Meta's echo while the answer is held.
+    let wa_id = "380501234567";
+    assert_eq!(w.emu.whatsapp_inbound_text(&w.wa_hook, WA_SECRET, WA_PHONE_ID, wa_id, "Olena", "Hi").await.unwrap().status, 200);
+    let wa = w.conversations("whatsapp").await[0]["id"].as_i64().unwrap();
+    let path = w.path(&format!("/conversations/{wa}/messages"));
+    let (status, reply) = w.alice.post(&path, json!({"content": "See you soon", "echo_id": "race-2"})).await;
+    assert_eq!(status, 201, "{reply}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while w.emu.sends_in_flight() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the send never reached the provider");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let wamid = w.emu.sent().last().map(|s| s.external_id.clone()).expect("accepted");
+    let echo = w.emu.whatsapp_echo_text(&w.wa_hook, WA_SECRET, WA_PHONE_ID, wa_id, Some(&wamid), "See you soon").await.unwrap();
+    assert_eq!(echo.status, 200);
+    wait_for(&w, wa, &reply["id"], "the echo to settle the WhatsApp send", |m| m["status"] == "sent").await;
+    assert_eq!(w.emu.sends_in_flight(), 1, "settled by the echo, while the answer was still held");
+    // Meta redelivers the echo after the answer: nothing new.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while w.emu.sends_in_flight() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the held answer never went out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(w.emu.post_signed_whatsapp(&w.wa_hook, WA_SECRET, &echo.body).await.unwrap(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let messages = w.messages(wa).await;
+    assert_eq!(contents(&messages), vec![("in", "Hi"), ("out", "See you soon")]);
+    assert_eq!(messages[1]["sender"]["type"], "user");
+}

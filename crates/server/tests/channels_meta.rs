@@ -147,7 +147,9 @@ async fn messenger_in_and_out(database_url: Option<&str>) {
     let sent = w.emu.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].provider, sent[0].to.as_str()), (Provider::Messenger, psid));
-    assert_eq!(sent[0].body, json!({"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": "Hi! How can we help?"}}));
+    // `metadata` carries the outbox key, which Meta echoes back.
+    let key = format!("switchboard-outbox:{}", reply["id"]);
+    assert_eq!(sent[0].body, json!({"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": "Hi! How can we help?", "metadata": key}}));
     let mid = sent[0].external_id.clone();
 
     // Receipts only move forward. A read watermark from before the send

@@ -203,3 +203,63 @@ async fn viber_rate_control_and_outage_are_retried() {
     assert_eq!(d.status, 200);
     w.wait_message(id, &reply["id"], "delivered receipt", |m| m["status"] == "delivered").await;
 }
+
+/// Polls the inbox until its `webhook_registration` is at least `since`
+/// (ms) and answers it (10 s).
+async fn registration(admin: &Api, ws: i64, inbox: i64, since: i64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = admin.get(&format!("/api/v1/workspaces/{ws}/inboxes/{inbox}")).await;
+        assert_eq!(status, 200, "{body}");
+        let r = &body["config"]["webhook_registration"];
+        if r["at"].as_i64().is_some_and(|at| at >= since) {
+            return r.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the webhook was never registered: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn inbox_id(hook: &str) -> i64 {
+    hook.rsplit('/').next().and_then(|id| id.parse().ok()).expect("inbox id in the webhook URL")
+}
+
+/// Creating a Viber inbox sets its webhook with Viber (which checks the URL
+/// with a signed `webhook` callback first); a token Viber refuses shows on
+/// the inbox as Viber's error. A `conversation_started` callback is
+/// answered with the inbox's welcome message in Viber's format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viber_webhook_is_set_and_the_welcome_message_answers_a_new_chat() {
+    let dir = TempDir::new("sb-viber-hook").unwrap();
+    let w = world(&dir).await;
+    let id = inbox_id(&w.hook);
+    let ok = registration(&w.admin, w.ws, id, 0).await;
+    assert_eq!((ok["ok"].as_bool(), ok["url"].as_str()), (Some(true), Some(w.hook.as_str())), "{ok}");
+    assert!(ok.get("error").is_none(), "{ok}");
+    assert_eq!(w.emu.viber_webhook(VIBER_AUTH_TOKEN).as_deref(), Some(w.hook.as_str()));
+
+    // No welcome message configured: an empty 200.
+    let (status, body) = w.emu.viber_conversation_started(&w.hook, VIBER_AUTH_TOKEN, USER).await.unwrap();
+    assert_eq!((status.as_u16(), body.len()), (200, 0));
+    let welcome = "Вітаємо! Напишіть нам, і ми відповімо.";
+    let (status, inbox) = w.admin.patch(&w.path(&format!("/inboxes/{id}")), json!({"config": {"welcome_message": welcome}})).await;
+    assert_eq!(status, 200, "{inbox}");
+    let (status, body) = w.emu.viber_conversation_started(&w.hook, VIBER_AUTH_TOKEN, USER).await.unwrap();
+    assert_eq!(status.as_u16(), 200);
+    let answer: Value = serde_json::from_slice(&body).expect("a JSON welcome message");
+    assert_eq!(answer, json!({"sender": {"name": "Acme support"}, "min_api_version": 1, "type": "text", "text": welcome}));
+    // Signed wrongly: refused, no welcome.
+    let (status, body) = w.emu.viber_conversation_started(&w.hook, "not-the-token", USER).await.unwrap();
+    assert_eq!(status.as_u16(), 403);
+    assert!(!String::from_utf8_lossy(&body).contains(welcome));
+    assert!(w.conversations().await.is_empty(), "opening the chat is not a conversation");
+    assert!(w.emu.sent().is_empty(), "the welcome goes in the answer, not through the send API");
+
+    // A token Viber does not know: the inbox exists, and says why it gets nothing.
+    let body = json!({"name": "Viber 2", "channel": "viber", "config": {"auth_token": "0123-unknown-token", "api_base_url": w.emu.base_url()}});
+    let (status, bad) = w.admin.post(&w.path("/inboxes"), body).await;
+    assert_eq!(status, 201, "{bad}");
+    let failed = registration(&w.admin, w.ws, bad["id"].as_i64().unwrap(), 0).await;
+    assert_eq!(failed["ok"], false, "{failed}");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("invalidAuthToken")), "{failed}");
+}

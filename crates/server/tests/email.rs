@@ -277,13 +277,58 @@ Auto-Submitted: auto-replied\n\nI am away until Monday.\n"
     assert_eq!(conversations().await.len(), 1);
     assert_eq!(messages(conv).await.len(), 4);
 
+    // Resolved again; a reply from another client whose In-Reply-To names
+    // a mail we never saw, but whose References carry the thread: it
+    // reopens the same conversation instead of starting a new one. It
+    // carries a PDF, stored as an attachment agents can download.
+    let (status, body) = alice.patch(&format!("/api/v1/workspaces/{ws}/conversations/{conv}"), json!({"status": "resolved"})).await;
+    assert_eq!(status, 200, "{body}");
+    let pdf: &[u8] = b"%PDF-1.4\n% a tiny invoice\n1 0 obj << >> endobj\n%%EOF\n";
+    mail.send(
+        &format!(
+            "From: Ann Lee <{CUSTOMER}>\nTo: {SUPPORT}\nSubject: Re: Where is my order?\nMessage-ID: <c4@example.com>\n\
+In-Reply-To: <unknown-draft@mail.example.com>\nReferences: <c1@example.com> <unknown-draft@mail.example.com>\n\
+MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n\
+Here is the invoice.\n--b1\nContent-Type: application/pdf; name=\"invoice.pdf\"\nContent-Disposition: attachment; filename=\"invoice.pdf\"\n\
+Content-Transfer-Encoding: base64\n\n{}\n--b1--\n",
+            base64_encode(pdf)
+        ),
+        CUSTOMER,
+        SUPPORT,
+    )
+    .await;
+    mail.wait_all_seen(5).await;
+    let convs = conversations().await;
+    assert_eq!(convs.len(), 1, "threaded by References: {convs:?}");
+    assert_eq!(convs[0]["status"], "open");
+    let msgs = messages(conv).await;
+    assert_eq!(msgs.len(), 5, "{msgs:?}");
+    let with_file = msgs.iter().find(|m| m["content"].as_str().unwrap_or("").contains("Here is the invoice.")).expect("the mail with a file");
+    let files = with_file["attachments"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 1, "{with_file}");
+    assert_eq!((files[0]["filename"].as_str(), files[0]["content_type"].as_str()), (Some("invoice.pdf"), Some("application/pdf")));
+    assert_eq!(files[0]["size"].as_i64(), Some(pdf.len() as i64));
+    let url = files[0]["url"].as_str().unwrap();
+    let got = reqwest::get(format!("{}{url}", server.base)).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), pdf, "the file as the customer sent it");
+
     // Every mail read again (flags lost): nothing is stored twice.
     let mut s = mail.imap().await;
     let _: Vec<_> = s.uid_store("1:*", "-FLAGS (\\Seen)").await.unwrap().try_collect().await.unwrap();
-    assert_eq!(s.uid_search("UNSEEN").await.unwrap().len(), 4);
+    assert_eq!(s.uid_search("UNSEEN").await.unwrap().len(), 5);
     s.logout().await.unwrap();
-    mail.wait_all_seen(4).await;
+    mail.wait_all_seen(5).await;
     assert_eq!(conversations().await.len(), 1);
-    assert_eq!(messages(conv).await.len(), 4);
+    let msgs = messages(conv).await;
+    assert_eq!(msgs.len(), 5);
+    assert_eq!(msgs.iter().map(|m| m["attachments"].as_array().map_or(0, Vec::len)).sum::<usize>(), 1, "no file stored twice");
     drop(server);
+}
+
+/// Base64 with line breaks every 76 characters, as MIME writes it.
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine;
+    let flat = base64::engine::general_purpose::STANDARD.encode(data);
+    flat.as_bytes().chunks(76).map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n")
 }

@@ -353,7 +353,8 @@ include!("api_hours_sla.rs");
 // Voice: settings, extensions, numbers, trunks, IVR menus, calls.
 include!("api_voice.rs");
 
-// Provider channels and the outbox.
+// Provider channels and the outbox (more in api_channels.rs).
+include!("api_channels.rs");
 impl Backend {
     pub async fn contact_for_identity(&self, ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, now: Timestamp) -> Result<Contact> {
         // Nearly every message comes from a customer we know: a read finds

@@ -271,6 +271,13 @@ pub struct OutboxItem {
     pub recipient: Option<String>,
     /// When the customer last wrote (messaging windows).
     pub last_inbound_at: Option<Timestamp>,
+    /// Set when an earlier claim of this row never stored its outcome (the
+    /// process died mid-send and the lease ran out): that attempt may have
+    /// reached the provider.
+    pub attempt_started_at: Option<Timestamp>,
+    /// Since when the row has been in doubt (a crash mid-send or a send
+    /// whose answer never came), if it ever was.
+    pub in_doubt_at: Option<Timestamp>,
 }
 
 /// What an email reply in a conversation threads on.

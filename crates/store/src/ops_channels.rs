@@ -166,7 +166,8 @@ pub async fn due_outbox(c: &mut Conn, now: Timestamp, limit: i64) -> Result<Vec<
                 (SELECT ci.external_id FROM contact_identities ci
                   WHERE ci.workspace_id = o.workspace_id AND ci.inbox_id = o.inbox_id AND ci.contact_id = cv.contact_id
                   ORDER BY ci.created_at LIMIT 1) AS recipient,
-                (SELECT MAX(i.created_at) FROM messages i WHERE i.conversation_id = o.conversation_id AND i.kind = 'in') AS last_inbound_at
+                (SELECT MAX(i.created_at) FROM messages i WHERE i.conversation_id = o.conversation_id AND i.kind = 'in') AS last_inbound_at,
+                o.attempt_started_at, o.in_doubt_at
            FROM outbox o
            JOIN messages m ON m.id = o.message_id
            JOIN conversations cv ON cv.id = o.conversation_id
@@ -191,19 +192,30 @@ pub async fn due_outbox(c: &mut Conn, now: Timestamp, limit: i64) -> Result<Vec<
                 template: r.try_get("template")?,
                 recipient: r.try_get("recipient")?,
                 last_inbound_at: r.try_get::<Option<i64>, _>("last_inbound_at")?.map(Timestamp),
+                attempt_started_at: r.try_get::<Option<i64>, _>("attempt_started_at")?.map(Timestamp),
+                in_doubt_at: r.try_get::<Option<i64>, _>("in_doubt_at")?.map(Timestamp),
             })
         })
         .collect()
 }
 
-/// The provider accepted the send: the message is sent, with its id.
+/// What an agent reads on a message sent again after an attempt whose
+/// outcome is unknown (at-least-once channels, or WhatsApp when no status
+/// named the earlier attempt within the grace period).
+pub const MAYBE_SENT_TWICE: &str = "may have been sent twice: an earlier attempt's outcome is unknown (the server stopped mid-send or the provider did not answer)";
+
+/// The provider accepted the send: the message is sent, with its id. A
+/// row that was in doubt is marked as possibly sent twice.
 pub async fn outbox_sent(c: &mut Conn, ws: WorkspaceId, id: i64, external_id: &str, now: Timestamp) -> Result<Written<Message>> {
-    let message_id = settle_outbox(c, ws, id, "sent", None, now).await?;
+    let (message_id, in_doubt) = settle_outbox(c, ws, id, "sent", None, now).await?;
     sqlx::query(
-        "UPDATE messages SET provider_message_id = $1, status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
-          WHERE workspace_id = $2 AND id = $3",
+        "UPDATE messages SET provider_message_id = $1, status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END,
+                failure_reason = CASE WHEN $2 THEN $3 ELSE failure_reason END
+          WHERE workspace_id = $4 AND id = $5",
     )
     .bind(external_id)
+    .bind(in_doubt)
+    .bind(MAYBE_SENT_TWICE)
     .bind(ws.0)
     .bind(message_id)
     .execute(&mut *c)
@@ -211,9 +223,69 @@ pub async fn outbox_sent(c: &mut Conn, ws: WorkspaceId, id: i64, external_id: &s
     message_updated(c, ws, message_id, now).await
 }
 
+/// The provider named one of our sends by its idempotency key (WhatsApp's
+/// `biz_opaque_callback_data` on a status webhook, Messenger's `metadata`
+/// on an echo) before the worker stored the outcome — a send in flight, or
+/// one whose worker died. The pending row of that message at this inbox is
+/// settled as sent with the provider's id, so it is never sent again; a
+/// row already settled, or a message of another inbox, is a no-op (`None`).
+pub async fn outbox_sent_by_key(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    message: MessageId,
+    external_id: &str,
+    now: Timestamp,
+) -> Result<Written<Option<Message>>> {
+    let r = sqlx::query(
+        "UPDATE outbox SET status = 'sent', attempts = attempts + 1, attempt_started_at = NULL, updated_at = $1
+          WHERE workspace_id = $2 AND inbox_id = $3 AND message_id = $4 AND status = 'pending'
+            AND EXISTS (SELECT 1 FROM messages m WHERE m.id = outbox.message_id AND m.provider_message_id IS NULL)
+          RETURNING id",
+    )
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(message.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    if r.is_none() {
+        return Ok(Written { value: None, events: Vec::new() });
+    }
+    sqlx::query(
+        "UPDATE messages SET provider_message_id = $1, status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
+          WHERE workspace_id = $2 AND id = $3",
+    )
+    .bind(external_id)
+    .bind(ws.0)
+    .bind(message.0)
+    .execute(&mut *c)
+    .await?;
+    message_updated(c, ws, message.0, now).await.map(|w| Written { value: Some(w.value), events: w.events })
+}
+
+/// An attempt whose outcome is unknown (a crash mid-send found after the
+/// lease ran out, or a send the provider never answered): the row is in
+/// doubt from now (if not already) and is looked at again at `next_at`.
+pub async fn outbox_in_doubt(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Timestamp, note: &str, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3,
+                attempt_started_at = NULL, in_doubt_at = COALESCE(in_doubt_at, $3)
+          WHERE workspace_id = $4 AND id = $5 AND status = 'pending'",
+    )
+    .bind(next_at.0)
+    .bind(note)
+    .bind(now.0)
+    .bind(ws.0)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 /// The provider refused for good: the message failed, with its reason.
 pub async fn outbox_failed(c: &mut Conn, ws: WorkspaceId, id: i64, reason: &str, now: Timestamp) -> Result<Written<Message>> {
-    let message_id = settle_outbox(c, ws, id, "failed", Some(reason), now).await?;
+    let (message_id, _) = settle_outbox(c, ws, id, "failed", Some(reason), now).await?;
     sqlx::query("UPDATE messages SET status = 'failed', failure_reason = $1 WHERE workspace_id = $2 AND id = $3")
         .bind(reason)
         .bind(ws.0)
@@ -226,7 +298,7 @@ pub async fn outbox_failed(c: &mut Conn, ws: WorkspaceId, id: i64, reason: &str,
 /// Try again at `next_at`.
 pub async fn outbox_retry(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3, attempt_started_at = NULL
           WHERE workspace_id = $4 AND id = $5 AND status = 'pending'",
     )
     .bind(next_at.0)
@@ -239,12 +311,13 @@ pub async fn outbox_retry(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Times
     Ok(())
 }
 
-/// Ends a pending row; answers its message id. A row already settled (by
-/// another worker) is a conflict, so nothing is recorded twice.
-async fn settle_outbox(c: &mut Conn, ws: WorkspaceId, id: i64, status: &str, error: Option<&str>, now: Timestamp) -> Result<i64> {
+/// Ends a pending row; answers its message id and whether it was ever in
+/// doubt. A row already settled (by another worker, or by the provider
+/// naming its key) is a conflict, so nothing is recorded twice.
+async fn settle_outbox(c: &mut Conn, ws: WorkspaceId, id: i64, status: &str, error: Option<&str>, now: Timestamp) -> Result<(i64, bool)> {
     let r = sqlx::query(
-        "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), updated_at = $3
-          WHERE workspace_id = $4 AND id = $5 AND status = 'pending' RETURNING message_id",
+        "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error), updated_at = $3, attempt_started_at = NULL
+          WHERE workspace_id = $4 AND id = $5 AND status = 'pending' RETURNING message_id, in_doubt_at",
     )
     .bind(status)
     .bind(error)
@@ -254,17 +327,19 @@ async fn settle_outbox(c: &mut Conn, ws: WorkspaceId, id: i64, status: &str, err
     .fetch_optional(&mut *c)
     .await?;
     match r {
-        Some(r) => Ok(r.try_get(0)?),
+        Some(r) => Ok((r.try_get(0)?, r.try_get::<Option<i64>, _>(1)?.is_some())),
         None => Err(StoreError::conflict("outbox_settled", "this send was already settled")),
     }
 }
 
 /// Takes a due row for one send attempt: only one worker (of any node) wins
 /// it, and until `lease_until` nobody else tries. A crash mid-send leaves
-/// the lease to run out, and the row is tried again.
+/// the lease to run out with `attempt_started_at` still set: the next
+/// claim finds it so and records the row as in doubt from then.
 pub async fn outbox_claim(c: &mut Conn, ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE outbox SET next_attempt_at = $1, updated_at = $2
+        "UPDATE outbox SET next_attempt_at = $1, updated_at = $2, attempt_started_at = $2,
+                in_doubt_at = CASE WHEN attempt_started_at IS NOT NULL THEN COALESCE(in_doubt_at, $2) ELSE in_doubt_at END
           WHERE workspace_id = $3 AND id = $4 AND status = 'pending' AND next_attempt_at <= $2",
     )
     .bind(lease_until.0)
@@ -355,6 +430,26 @@ pub async fn record_echo(
     content: &str,
     now: Timestamp,
 ) -> Result<Written<Option<Message>>> {
+    record_echo_keyed(c, ws, inbox, who, external_id, content, None, now).await
+}
+
+/// `record_echo` for an echo that may be of our own send whose outcome the
+/// outbox has not stored yet (the echo raced the send's answer, or the
+/// worker died): the send named by `key` (the idempotency key the provider
+/// handed back), else the send in flight at this inbox to the same person
+/// with the same text, is settled as sent with the echo's id — the
+/// message the agent wrote, never a second copy. Answers that message.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_echo_keyed(
+    c: &mut Conn,
+    ws: WorkspaceId,
+    inbox: InboxId,
+    who: &ProviderIdentity,
+    external_id: &str,
+    content: &str,
+    key: Option<MessageId>,
+    now: Timestamp,
+) -> Result<Written<Option<Message>>> {
     let known = sqlx::query("SELECT 1 FROM messages WHERE workspace_id = $1 AND provider_message_id = $2")
         .bind(ws.0)
         .bind(external_id)
@@ -364,6 +459,33 @@ pub async fn record_echo(
     let dedup_key = format!("{}:{}:echo:{external_id}", found.channel.as_str(), inbox.0);
     if known.is_some() || message_by_dedup_key(c, ws, &dedup_key).await?.is_some() {
         return Ok(Written { value: None, events: Vec::new() });
+    }
+    if let Some(key) = key {
+        let settled = outbox_sent_by_key(c, ws, inbox, key, external_id, now).await?;
+        if settled.value.is_some() {
+            return Ok(settled);
+        }
+    }
+    let in_flight = sqlx::query(
+        "SELECT o.message_id FROM outbox o
+           JOIN messages m ON m.id = o.message_id
+           JOIN conversations cv ON cv.id = o.conversation_id
+           JOIN contact_identities ci ON ci.workspace_id = o.workspace_id AND ci.inbox_id = o.inbox_id AND ci.contact_id = cv.contact_id
+          WHERE o.workspace_id = $1 AND o.inbox_id = $2 AND o.status = 'pending' AND o.attempt_started_at IS NOT NULL
+            AND m.provider_message_id IS NULL AND m.content = $3 AND ci.external_id = $4
+          ORDER BY o.id LIMIT 1",
+    )
+    .bind(ws.0)
+    .bind(inbox.0)
+    .bind(content)
+    .bind(&who.external_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    if let Some(r) = in_flight {
+        let settled = outbox_sent_by_key(c, ws, inbox, MessageId(r.try_get(0)?), external_id, now).await?;
+        if settled.value.is_some() {
+            return Ok(settled);
+        }
     }
     let contact = contact_for_identity(c, ws, inbox, who, now).await?;
     // The customer has not written: a new conversation is not waiting.

@@ -1159,3 +1159,5 @@ async fn echoes_are_stored_once_as_sent_outbound(store: Store) {
 mod voice;
 #[path = "store_suite/arrival.rs"]
 mod arrival;
+#[path = "store_suite/outbox.rs"]
+mod outbox;

@@ -61,7 +61,11 @@ pub async fn create_inbox(
     } else {
         st.store.create_inbox(ctx.ws(), new, st.now()).await?
     };
-    Ok((StatusCode::CREATED, Json(view(&inbox, &public_base(&headers)))))
+    let base = public_base(&headers);
+    if matches!(inbox.channel, Channel::Telegram | Channel::Viber) {
+        register_webhook(&st, &inbox, &base);
+    }
+    Ok((StatusCode::CREATED, Json(view(&inbox, &base))))
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes",
@@ -96,8 +100,16 @@ pub async fn update_inbox(
             return Err(ApiError::Validation("config: numbers are managed with /voice/numbers".into()));
         }
     }
+    // A new token, secret or API base: tell the provider again.
+    let reregister = req.config.as_ref().is_some_and(|c| {
+        WEBHOOK_KEYS.iter().any(|k| c.get(*k).is_some_and(|v| existing.config.get(*k) != Some(v)))
+    });
     let inbox = st.store.update_inbox(ctx.ws(), InboxId(id), InboxPatch { name, config: req.config }).await?;
-    Ok(Json(view(&inbox, &public_base(&headers))))
+    let base = public_base(&headers);
+    if reregister && matches!(inbox.channel, Channel::Telegram | Channel::Viber) {
+        register_webhook(&st, &inbox, &base);
+    }
+    Ok(Json(view(&inbox, &base)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes",
@@ -107,6 +119,80 @@ pub async fn delete_inbox(State(st): State<AppState>, ctx: Ctx, ApiPath(path): A
     ctx.require(Role::Admin)?;
     st.store.delete_inbox(ctx.ws(), InboxId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Config keys whose change means the provider must be told the webhook
+/// again (Telegram: `bot_token`, `secret_token`; Viber: `auth_token`).
+const WEBHOOK_KEYS: [&str; 4] = ["bot_token", "secret_token", "auth_token", "api_base_url"];
+
+/// How long a provider may take to answer a webhook registration.
+const REGISTRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Telegram and Viber post updates only to a URL their API was given:
+/// `setWebhook` (with the inbox's `secret_token`, which Telegram then
+/// sends on every update) or `set_webhook` (Viber signs with the auth
+/// token and checks the URL with a `webhook` callback at once). Runs in
+/// the background — the provider may be slow or unreachable, and Viber
+/// calls us back before it answers — and records the outcome in the
+/// inbox's config as `webhook_registration` (`ok`, `url`, `at`, and the
+/// provider's words in `error`) for the admin to see.
+fn register_webhook(st: &AppState, inbox: &Inbox, base: &str) {
+    use switchboard_channels::{telegram, viber};
+    let url = format!("{base}/webhooks/{}/{}", inbox.channel, inbox.id);
+    let req = match inbox.channel {
+        Channel::Telegram => match (inbox.config_str("bot_token"), inbox.config_str("secret_token")) {
+            (Some(token), Some(secret)) => {
+                let api = inbox.config_str("api_base_url").unwrap_or(telegram::DEFAULT_API_BASE);
+                Ok(telegram::set_webhook(api, token, &url, secret))
+            }
+            _ => Err("the inbox has no bot_token or secret_token".to_owned()),
+        },
+        Channel::Viber => match inbox.config_str("auth_token") {
+            Some(token) => Ok(viber::set_webhook(inbox.config_str("api_base_url").unwrap_or(viber::DEFAULT_API_BASE), token, &url)),
+            None => Err("the inbox has no auth_token".to_owned()),
+        },
+        _ => return,
+    };
+    let (st, ws, id, channel) = (st.clone(), inbox.workspace_id, inbox.id, inbox.channel);
+    tokio::spawn(async move {
+        let outcome = match req {
+            Err(e) => Err(e),
+            Ok(req) => call_provider(req, channel).await,
+        };
+        let mut record = serde_json::Map::new();
+        record.insert("ok".into(), outcome.is_ok().into());
+        record.insert("url".into(), url.into());
+        record.insert("at".into(), st.now().0.into());
+        if let Err(e) = &outcome {
+            tracing::warn!(inbox = id.0, error = %e, "webhook registration failed");
+            record.insert("error".into(), e.clone().into());
+        }
+        let mut config = serde_json::Map::new();
+        config.insert("webhook_registration".into(), serde_json::Value::Object(record));
+        if let Err(e) = st.store.update_inbox(ws, id, InboxPatch { name: None, config: Some(config) }).await {
+            tracing::warn!(inbox = id.0, error = %e, "webhook registration outcome not stored");
+        }
+    });
+}
+
+async fn call_provider(req: switchboard_channels::provider::SendRequest, channel: Channel) -> Result<(), String> {
+    use switchboard_channels::{telegram, viber};
+    let http = reqwest::Client::builder()
+        .timeout(REGISTRATION_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("no HTTP client: {e}"))?;
+    let mut r = http.post(&req.url).json(&req.body);
+    for (k, v) in &req.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    let resp = r.send().await.map_err(|e| format!("the provider could not be reached: {}", e.without_url()))?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(|e| format!("the provider's answer was cut off: {}", e.without_url()))?;
+    match channel {
+        Channel::Telegram => telegram::parse_set_webhook_response(status, &body),
+        _ => viber::parse_set_webhook_response(status, &body),
+    }
 }
 
 /// The E.164 numbers listed in a new voice inbox's config.

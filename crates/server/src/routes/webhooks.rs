@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use switchboard_channels::provider::{InboundEvent, WebhookError};
+use switchboard_channels::provider::{self, InboundEvent, WebhookError};
 use switchboard_channels::{telegram, whatsapp};
 use switchboard_core::*;
 use switchboard_store::{InboundMessage, ProviderIdentity};
@@ -67,17 +67,35 @@ pub async fn receive(
     Path((channel, inbox_id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let inbox = inbox_for(&st, &channel, &inbox_id).await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // What the provider gets back besides the 200 (Viber's welcome message).
+    let mut answer: Option<serde_json::Value> = None;
+    // The customer's language as their app reports it (Telegram).
+    let mut language: Option<(String, String)> = None;
     let events = match inbox.channel {
         Channel::Whatsapp => {
             whatsapp::verify_signature(secret(&inbox, "app_secret")?, &body, header("x-hub-signature-256")).map_err(webhook_error)?;
-            whatsapp::parse_webhook(&body, inbox.config_str("phone_number_id").unwrap_or_default()).map_err(webhook_error)?
+            let number = inbox.config_str("phone_number_id").unwrap_or_default();
+            let events = whatsapp::parse_webhook(&body, number).map_err(webhook_error)?;
+            // A status naming one of our sends by its idempotency key: the
+            // send reached Meta, even if its answer never reached the
+            // outbox (a crash mid-send). Recorded before the status itself,
+            // so the status finds the message by its wamid.
+            for (wamid, key) in whatsapp::status_callback_keys(&body, number).map_err(webhook_error)? {
+                if let Some(message) = provider::parse_idempotency_key(&key) {
+                    let written = st.store.outbox_sent_by_key(inbox.workspace_id, inbox.id, MessageId(message), &wamid, st.now()).await?;
+                    st.publish(written.events);
+                }
+            }
+            events
         }
         Channel::Telegram => {
             telegram::verify_secret(secret(&inbox, "secret_token")?, header("x-telegram-bot-api-secret-token")).map_err(webhook_error)?;
-            telegram::parse_update(&body).map_err(webhook_error)?.events
+            let parsed = telegram::parse_update(&body).map_err(webhook_error)?;
+            language = parsed.sender_language;
+            parsed.events
         }
         Channel::Viber => {
             use switchboard_channels::viber;
@@ -85,6 +103,13 @@ pub async fn receive(
             let parsed = viber::parse_callback(&body).map_err(webhook_error)?;
             if parsed.event != "message" {
                 tracing::debug!(inbox = inbox.id.0, event = %parsed.event, "viber callback");
+            }
+            // A user opened the chat: Viber shows the answer's message as
+            // the bot's welcome (the only message allowed before they
+            // subscribe).
+            if parsed.event == "conversation_started" {
+                let sender = inbox.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&inbox.name);
+                answer = inbox.config_str("welcome_message").and_then(|text| viber::welcome_message(sender, text));
             }
             parsed.events
         }
@@ -99,10 +124,34 @@ pub async fn receive(
         }
         _ => return Err(ApiError::NotFound),
     };
+    let stored_any = !events.is_empty();
     for event in events {
         store_event(&st, &inbox, event).await?;
     }
-    Ok(StatusCode::OK)
+    if let Some((external_id, code)) = language.filter(|_| stored_any) {
+        remember_language(&st, &inbox, external_id, code).await?;
+    }
+    Ok(match answer {
+        Some(body) => (StatusCode::OK, axum::Json(body)).into_response(),
+        None => StatusCode::OK.into_response(),
+    })
+}
+
+/// The contact model has no language field: the customer's language goes
+/// in the card's custom fields as `language` (kept up to date, written
+/// only when it changes).
+async fn remember_language(st: &AppState, inbox: &Inbox, external_id: String, code: String) -> ApiResult<()> {
+    let ws = inbox.workspace_id;
+    let who = ProviderIdentity { external_id, name: None, phone: None };
+    let contact = st.store.contact_for_identity(ws, inbox.id, who, st.now()).await?;
+    if contact.custom_fields.get("language").and_then(|v| v.as_str()) == Some(code.as_str()) {
+        return Ok(());
+    }
+    let mut fields = serde_json::Map::new();
+    fields.insert("language".to_owned(), code.into());
+    let patch = switchboard_store::ContactFields { custom_fields: Some(fields), ..Default::default() };
+    st.store.update_contact(ws, contact.id, patch, st.now()).await?;
+    Ok(())
 }
 
 /// What agents see for a message without text.
@@ -170,12 +219,16 @@ async fn store_event(st: &AppState, inbox: &Inbox, event: InboundEvent) -> ApiRe
         }
         // A message the business sent from the provider's own app: shown
         // in the thread as sent, never sent again. The echo of our own send
-        // (its id already stored by the outbox) and redeliveries are no-ops.
-        InboundEvent::Echo { external_id, to, content, .. } => {
+        // (its id already stored by the outbox) and redeliveries are no-ops;
+        // an echo that beats our send's answer settles that send.
+        InboundEvent::Echo { external_id, to, content, idempotency_key, .. } => {
             let who = ProviderIdentity { external_id: to.external_id, name: to.name, phone: to.phone };
             let content: String = content.chars().take(validate::MAX_MESSAGE_CHARS).collect();
             let content = if content.trim().is_empty() { "[empty message]".to_owned() } else { content };
-            let written = st.store.record_echo(ws, inbox.id, who, &external_id, &content, now).await?;
+            // The echo of our own send may beat the send's answer: the key
+            // (or the send in flight) names the message it is.
+            let key = idempotency_key.as_deref().and_then(provider::parse_idempotency_key).map(MessageId);
+            let written = st.store.record_echo_keyed(ws, inbox.id, who, &external_id, &content, key, now).await?;
             st.publish(written.events);
         }
         // Subscription news (Viber): acknowledged, not stored.
