@@ -212,8 +212,9 @@ impl Backend {
     pub async fn receive_message(&self, ws: WorkspaceId, inbound: InboundMessage, now: Timestamp) -> Result<Received> {
         let mut attempt = 0;
         loop {
-            let m = inbound.clone();
-            match self.write(move |c| Box::pin(async move { ops::receive_message(c, ws, &m, now).await })).await {
+            // Each backend's `write_received` runs `ops::receive_message` in a
+            // write (SQLite: a synchronous copy of its hot path, see sqlite.rs).
+            match self.write_received(ws, inbound.clone(), now).await {
                 Err(e) if is_dedup_race(&e) && attempt < DEDUP_RACE_RETRIES => attempt += 1,
                 other => return other,
             }

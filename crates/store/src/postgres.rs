@@ -67,4 +67,11 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// `receive_message`'s write (SQLite has its own, see sqlite.rs).
+    async fn write_received(&self, ws: WorkspaceId, m: InboundMessage, now: Timestamp) -> Result<Received> {
+        self.write(move |c| Box::pin(async move { ops::receive_message(c, ws, &m, now).await })).await
+    }
+}
+
 include!("api.rs");

@@ -1157,6 +1157,8 @@ async fn echoes_are_stored_once_as_sent_outbound(store: Store) {
 // Voice (SPEC §3.6): its own file, the same two-backend harness.
 #[path = "store_suite/voice.rs"]
 mod voice;
+#[path = "store_suite/ingest.rs"]
+mod ingest;
 #[path = "store_suite/arrival.rs"]
 mod arrival;
 #[path = "store_suite/outbox.rs"]
