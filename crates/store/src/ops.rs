@@ -1427,6 +1427,11 @@ async fn conversation_to_write(
     waiting_since: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<(ConversationId, Option<ConversationStatus>)> {
+    // One write per contact at a time from here to the commit: two
+    // concurrent first messages (a burst of lines, an album) would each find
+    // no open conversation and open one each on PostgreSQL. The no-op UPDATE
+    // holds the contact's row lock; SQLite's single writer serializes anyway.
+    sqlx::query("UPDATE contacts SET id = id WHERE workspace_id = $1 AND id = $2").bind(ws.0).bind(contact.0).execute(&mut *c).await?;
     let latest = sqlx::query(
         "SELECT id, status FROM conversations WHERE workspace_id = $1 AND contact_id = $2 AND inbox_id = $3
          ORDER BY id DESC LIMIT 1",

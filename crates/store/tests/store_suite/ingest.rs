@@ -13,6 +13,7 @@ store_suite!(
     concurrent_redeliveries_in_one_batch_store_one_message,
     unknown_inbox_or_contact_fails_alone_and_writes_nothing,
     redelivery_of_a_message_with_files_answers_the_stored_message,
+    concurrent_first_messages_of_one_contact_open_one_conversation,
 );
 
 fn msg(w: &World, contact: ContactId, text: &str, key: Option<&str>) -> InboundMessage {
@@ -197,8 +198,7 @@ async fn customer_message_wakes_a_snoozed_conversation(store: Store) {
 async fn concurrent_redeliveries_in_one_batch_store_one_message(store: Store) {
     let w = world(&store, "burst").await;
     let c = contact(&store, w.ws, "Ann").await;
-    // The conversation exists first: on PostgreSQL, concurrent first
-    // messages of one contact may each open one (not what this case tests).
+    // The conversation exists first (opening it is the next case's).
     let opened = inbound(&store, &w, c, "first", None, at(0)).await;
     let store = Arc::new(store);
     // 30 distinct messages and 10 copies each of two more, all at once: on
@@ -332,4 +332,27 @@ async fn redelivery_of_a_message_with_files_answers_the_stored_message(store: St
     assert_eq!(next.conversation.id, first.conversation.id);
     assert!(next.message.attachments.is_empty());
     assert_stored(&store, &w, &next).await;
+}
+
+/// A customer who sends several messages at once (a photo album, a burst of
+/// lines) gets one conversation, not one per message: on PostgreSQL each
+/// write would otherwise find no open conversation and open its own.
+async fn concurrent_first_messages_of_one_contact_open_one_conversation(store: Store) {
+    let w = world(&store, "first-burst").await;
+    let c = contact(&store, w.ws, "Ann").await;
+    let store = Arc::new(store);
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let s = store.clone();
+        let m = msg(&w, c, &format!("line {i}"), Some(&format!("burst:{i}")));
+        let ws = w.ws;
+        handles.push(tokio::spawn(async move { s.receive_message(ws, m, at(1)).await }));
+    }
+    let mut conversations = std::collections::BTreeSet::new();
+    for h in handles {
+        conversations.insert(h.await.unwrap().expect("receive").conversation.id);
+    }
+    assert_eq!(conversations.len(), 1, "one conversation for the burst: {conversations:?}");
+    let conv = *conversations.iter().next().unwrap();
+    assert_eq!(store.list_messages(w.ws, conv, Page::first(20)).await.unwrap().items.len(), 10);
 }
