@@ -16,7 +16,9 @@ pub struct Target {
     pub base: String,
     pub pid: u32,
     pub ready_after: Duration,
-    /// RSS half a second after ready, before any request (no login yet).
+    /// RSS three seconds after ready, before any request (no login yet):
+    /// the server at rest, after the demo seed's password hash has released
+    /// its Argon2 memory (it does after 2 s idle).
     pub idle_rss: u64,
 }
 
@@ -41,7 +43,7 @@ impl Target {
         .ok_or("exited before listening")?;
         let ready_after = started.elapsed();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let idle_rss = crate::stats::sample(pid).rss_bytes;
         Ok(Target { child, base, pid, ready_after, idle_rss })
     }
