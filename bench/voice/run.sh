@@ -149,6 +149,10 @@ api PUT "$V/settings" '{"ring_timeout_secs": 20, "wrap_up_secs": 0, "max_queue_w
 SUPPORT="$(api GET "/api/v1/workspaces/$WS/teams" | jq -r '.data[] | select(.name=="Support") | .id')"
 api POST "/api/v1/workspaces/$WS/inboxes" "{\"name\":\"Bench phone\",\"channel\":\"voice\",\"config\":{\"numbers\":[\"$NUMBER\"]}}" \
   | jq -e .id >/dev/null || { echo "voice inbox refused" >&2; exit 1; }
+# Inbound calls are only taken from a trunk of the workspace: SIPp sends
+# from loopback.
+api POST "$V/trunks" '{"name":"Bench loopback","host":"127.0.0.1","port":5060,"inbound_ips":["127.0.0.1"]}' \
+  | jq -e .id >/dev/null || { echo "trunk refused" >&2; exit 1; }
 NUMBER_ID="$(api GET "$V/numbers" | jq -r ".data[] | select(.number==\"$NUMBER\") | .id")"
 api PATCH "$V/numbers/$NUMBER_ID" "{\"ivr_menu_id\": null, \"default_team_id\": $SUPPORT}" \
   | jq -e ".default_team_id == $SUPPORT" >/dev/null || { echo "number patch refused" >&2; exit 1; }

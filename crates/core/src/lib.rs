@@ -24,6 +24,7 @@ pub mod template;
 pub mod time;
 pub mod validate;
 pub mod voice;
+pub mod voice_inbound;
 
 pub use ids::*;
 pub use model::*;

@@ -56,6 +56,24 @@ string_enum!(
 );
 
 string_enum!(
+    /// Where a trunk's registration to its provider stands: being sent
+    /// (or refreshed), accepted until `expires_at`, or refused / not
+    /// answered (retried with backoff).
+    TrunkRegistrationState { Registering => "registering", Registered => "registered", Failed => "failed" }
+);
+
+/// A trunk's outbound registration as the SIP server last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrunkRegistration {
+    pub state: TrunkRegistrationState,
+    /// When the provider's binding runs out (registered only).
+    pub expires_at: Option<Timestamp>,
+    /// The provider's refusal or why it could not be reached.
+    pub last_error: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+string_enum!(
     /// The two audio files a call may carry.
     CallMedia { Recording => "recording", Voicemail => "voicemail" }
 );
@@ -471,8 +489,8 @@ impl IvrMenuSpec {
 }
 
 /// A trunk's inbound matching: calls are accepted from these source
-/// addresses (IPs, exact) and/or when they authenticate with the trunk's
-/// credentials.
+/// addresses (IPs, or CIDR blocks like `192.0.2.0/24`) and/or when they
+/// authenticate with the trunk's credentials (`voice_inbound`).
 pub fn trunk_sources(raw: &[String]) -> Result<Vec<String>, ValidationError> {
     if raw.len() > 50 {
         return Err(ValidationError::new("inbound_ips", "at most 50 addresses"));
@@ -480,9 +498,10 @@ pub fn trunk_sources(raw: &[String]) -> Result<Vec<String>, ValidationError> {
     raw.iter()
         .map(|s| {
             let s = s.trim();
-            s.parse::<std::net::IpAddr>()
-                .map(|ip| ip.to_string())
-                .map_err(|_| ValidationError::new("inbound_ips", format!("{s:?} is not an IP address")))
+            let full = |ip: &std::net::IpAddr| if ip.is_ipv4() { 32 } else { 128 };
+            crate::voice_inbound::parse_source(s)
+                .map(|(ip, len)| if len == full(&ip) && !s.contains('/') { ip.to_string() } else { format!("{ip}/{len}") })
+                .ok_or_else(|| ValidationError::new("inbound_ips", format!("{s:?} is not an IP address or CIDR block")))
         })
         .collect()
 }
@@ -594,6 +613,8 @@ mod tests {
     fn trunk_inputs() {
         assert_eq!(trunk_sources(&[" 10.0.0.1 ".into()]).unwrap(), vec!["10.0.0.1"]);
         assert!(trunk_sources(&["example.com".into()]).is_err());
+        assert_eq!(trunk_sources(&["192.0.2.0/24".into()]).unwrap(), vec!["192.0.2.0/24"]);
+        assert!(trunk_sources(&["192.0.2.0/40".into()]).is_err());
         assert!(trunk_host("sip.provider.net").is_ok());
         assert!(trunk_host("bad host").is_err());
     }

@@ -9,7 +9,11 @@
 //! everyone and CANCELs the losers, agents are `in_call` / `wrap_up` while
 //! they talk and after; at the max wait the caller leaves a voicemail or a
 //! callback request; a website callback request rings an agent, then the
-//! visitor through the trunk.
+//! visitor through the trunk. Trunks (issue 7): INVITEs are taken only
+//! from a trunk's addresses or with its digest credentials (407), the
+//! PBX answers providers' 401/407 with the trunk's credentials and keeps
+//! `register` trunks registered; IVR greetings from uploaded WAV files;
+//! a call over TCP; baresip as a real auto-answering agent phone.
 //!
 //! Every peer is a process on loopback started here with bounded
 //! timeouts and `kill_on_drop`.
@@ -59,9 +63,15 @@ struct Sipp {
 
 /// Starts SIPp in the background (`-bg` is not used: we own the process).
 fn sipp(target: SocketAddr, local_port: u16, media_port: u16, args: &[&str]) -> Sipp {
+    sipp_at("127.0.0.1", target, local_port, media_port, args)
+}
+
+/// SIPp sending from `local_ip` (another loopback address is another
+/// source as far as trunk matching goes).
+fn sipp_at(local_ip: &str, target: SocketAddr, local_port: u16, media_port: u16, args: &[&str]) -> Sipp {
     let mut cmd = Command::new("sipp");
     cmd.arg(target.to_string())
-        .args(["-i", "127.0.0.1", "-p", &local_port.to_string(), "-mp", &media_port.to_string()])
+        .args(["-i", local_ip, "-p", &local_port.to_string(), "-mp", &media_port.to_string()])
         .args(["-m", "1", "-l", "1", "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err"])
         .args(args)
         .stdin(Stdio::null())
@@ -94,10 +104,12 @@ impl Sipp {
 }
 
 /// The demo workspace with voice set up: a voice inbox with NUMBER whose
-/// IVR menu sends 2 to Support; Alice has extension 101.
+/// IVR menu sends 2 to Support; Alice has extension 101; the provider
+/// trunk takes calls from 127.0.0.1 (where every SIPp caller sends from).
 struct Voice {
     admin: Api,
     ws: i64,
+    trunk: i64,
     domain: String,
     alice: i64,
     bob: i64,
@@ -138,6 +150,12 @@ async fn setup(server: &Server) -> Voice {
         .post(&format!("/api/v1/workspaces/{ws}/inboxes"), json!({"name": "Phone", "channel": "voice", "config": {"numbers": [NUMBER]}}))
         .await;
     assert_eq!(status, 201, "{inbox}");
+    // Inbound calls are only taken from a trunk of the workspace.
+    let (status, trunk) = admin
+        .post(&v("trunks"), json!({"name": "Provider", "host": "127.0.0.1", "port": 5060, "inbound_ips": ["127.0.0.1"]}))
+        .await;
+    assert_eq!(status, 201, "{trunk}");
+    let trunk = trunk["id"].as_i64().expect("trunk id");
     let (status, menu) = admin
         .post(
             &v("ivr-menus"),
@@ -157,7 +175,7 @@ async fn setup(server: &Server) -> Voice {
     assert_eq!(status, 200, "{n}");
     // Only online agents are rung.
     online(server, ws, "alice@demo.test").await;
-    Voice { admin, ws, domain, alice, bob, support, website_token }
+    Voice { admin, ws, trunk, domain, alice, bob, support, website_token }
 }
 
 async fn online(server: &Server, ws: i64, email: &str) {
@@ -406,6 +424,12 @@ async fn caller_hanging_up_in_the_queue_is_an_abandoned_missed_call() {
 /// Alice's phone registered and answering (SIPp), and a customer (SIPp)
 /// reached through a loopback trunk: the two ends of an outbound call.
 async fn agent_phone_and_customer_trunk(server: &Server, voice: &Voice) -> (Sipp, Sipp) {
+    agent_phone_and_customer_behind(server, voice, "customer_hangs_up.xml", json!({})).await
+}
+
+/// Like `agent_phone_and_customer_trunk` with the customer's scenario and
+/// more trunk settings (credentials) chosen by the test.
+async fn agent_phone_and_customer_behind(server: &Server, voice: &Voice, customer_scenario: &str, trunk: Value) -> (Sipp, Sipp) {
     let sip = server.sip_udp.expect("SIP listening line");
     let agent_port = free_udp_port().await;
     let (ok, err) = register(server, voice, agent_port, PASSWORD, true).await;
@@ -413,12 +437,11 @@ async fn agent_phone_and_customer_trunk(server: &Server, voice: &Voice) -> (Sipp
     let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
     let customer_port = free_udp_port().await;
     let customer =
-        sipp(sip, customer_port, free_media_port().await, &["-sf", &scenario("customer_hangs_up.xml"), "-d", "3000"]);
-    let (status, trunk) = voice
-        .admin
-        .post(&format!("/api/v1/workspaces/{}/voice/trunks", voice.ws), json!({"name": "Loopback", "host": "127.0.0.1", "port": customer_port}))
-        .await;
-    assert_eq!(status, 201, "{trunk}");
+        sipp(sip, customer_port, free_media_port().await, &["-sf", &scenario(customer_scenario), "-d", "3000"]);
+    let mut patch = trunk;
+    patch["port"] = json!(customer_port);
+    let (status, trunk) = voice.admin.patch(&format!("/api/v1/workspaces/{}/voice/trunks/{}", voice.ws, voice.trunk), patch).await;
+    assert_eq!(status, 200, "{trunk}");
     (agent, customer)
 }
 
@@ -701,4 +724,334 @@ async fn website_callback_request_rings_an_agent_then_the_visitor() {
         assert!(tokio::time::Instant::now() < until, "callback request not done: {reqs}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The caller's number appears on no contact of the workspace.
+async fn no_contact_with(voice: &Voice, phone: &str) {
+    let (status, contacts) = voice.admin.get(&format!("/api/v1/workspaces/{}/contacts", voice.ws)).await;
+    assert_eq!(status, 200, "{contacts}");
+    assert!(!contacts.to_string().contains(phone), "a contact was stored: {contacts}");
+}
+
+/// Issue 7, trunks: an INVITE from an address no trunk of the number's
+/// workspace lists (127.0.0.2; the trunk lists 127.0.0.1) gets 403 and
+/// leaves no call and no contact behind.
+#[tokio::test]
+async fn invite_from_an_unlisted_address_is_forbidden_and_stores_nothing() {
+    let dir = TempDir::new("sb-sip-trunk-forbidden").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let digits = NUMBER.trim_start_matches('+');
+    let caller =
+        sipp_at("127.0.0.2", sip, free_udp_port().await, free_media_port().await, &["-sf", &scenario("trunk_call_forbidden.xml"), "-s", digits]);
+    let (ok, err) = caller.finish(30).await;
+    assert!(ok, "INVITE from an unlisted address must end in 403: {err}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(calls(&voice).await.is_empty(), "no call row");
+    no_contact_with(&voice, "+380671112233").await;
+}
+
+/// A trunk that takes credentials: the provider (from an address no trunk
+/// lists) is challenged with 407, answers with the trunk's username and
+/// password and the call is taken; a wrong password gets 403 and nothing
+/// is stored.
+#[tokio::test]
+async fn invite_with_trunk_credentials_is_challenged_then_accepted() {
+    let dir = TempDir::new("sb-sip-trunk-auth").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let (status, trunk) = voice
+        .admin
+        .post(
+            &format!("/api/v1/workspaces/{}/voice/trunks", voice.ws),
+            json!({"name": "Carrier", "host": "192.0.2.10", "inbound_auth": true, "username": "carrier-7", "password": "trunk-pass-7"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{trunk}");
+    let digits = NUMBER.trim_start_matches('+');
+
+    let wrong = sipp_at(
+        "127.0.0.2",
+        sip,
+        free_udp_port().await,
+        free_media_port().await,
+        &["-sf", &scenario("trunk_call_wrong_auth.xml"), "-s", digits, "-au", "carrier-7", "-ap", "not-the-password"],
+    );
+    let (ok, err) = wrong.finish(30).await;
+    assert!(ok, "wrong trunk password: 407, then 403: {err}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(calls(&voice).await.is_empty(), "no call row after a wrong password");
+    no_contact_with(&voice, "+380671112233").await;
+
+    let right = sipp_at(
+        "127.0.0.2",
+        sip,
+        free_udp_port().await,
+        free_media_port().await,
+        &["-sf", &scenario("trunk_call_auth.xml"), "-s", digits, "-au", "carrier-7", "-ap", "trunk-pass-7", "-d", "1000"],
+    );
+    let (ok, err) = right.finish(30).await;
+    assert!(ok, "trunk credentials: 407, then 200: {err}");
+    let call = ended_call(&voice, 15).await;
+    assert_eq!(call["direction"], "inbound", "{call}");
+    assert_eq!(call["from_number"], "+380671112233", "{call}");
+    assert_eq!(call["to_number"], NUMBER, "{call}");
+    assert_eq!(calls(&voice).await.len(), 1, "one call: the challenged INVITE stored nothing");
+}
+
+/// Issue 7, trunk digest auth outbound: the provider challenges the
+/// INVITE to the customer (401, then 407 as carriers do); we answer with
+/// the trunk's username and password and CSeq + 1, and the call is
+/// bridged. The 401 provider checks the digest with verifyauth; the 407
+/// one the Proxy-Authorization's form (SIPp verifies Authorization only).
+#[tokio::test]
+async fn click_to_call_answers_the_trunks_challenge_with_its_credentials() {
+    let dir = TempDir::new("sb-sip-c2c-auth").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let (_, numbers) = voice.admin.get(&format!("/api/v1/workspaces/{}/voice/numbers", voice.ws)).await;
+    let number_id = numbers["data"][0]["id"].as_i64().expect("number");
+    let alice = server.login("alice@demo.test").await;
+    let mut ids = Vec::new();
+    for provider in ["customer_behind_401_trunk.xml", "customer_behind_407_trunk.xml"] {
+        let (agent, customer) =
+            agent_phone_and_customer_behind(&server, &voice, provider, json!({"username": "carrier-out", "password": "out-pass-9"})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, row) = alice
+            .post(&format!("/api/v1/workspaces/{}/calls", voice.ws), json!({"number": "+380675554433", "voice_number_id": number_id}))
+            .await;
+        assert_eq!(status, 202, "{row}");
+        let (customer_ok, customer_err) = customer.finish(60).await;
+        let (agent_ok, agent_err) = agent.finish(15).await;
+        assert!(customer_ok, "{provider}: the provider must see valid credentials on the re-sent INVITE: {customer_err}");
+        assert!(agent_ok, "{provider}: agent phone scenario: {agent_err}");
+        let call = newest_call_until(&voice, 20, |c| c["id"] == row["id"] && !c["disposition"].is_null()).await;
+        assert_eq!(call["direction"], "outbound", "{call}");
+        assert_eq!(call["disposition"], "answered", "{provider}: {call}");
+        ids.push(call["id"].clone());
+        // The agent's wrap-up (0 s) and the phone's binding settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+/// Issue 7, outbound registration: a trunk with `register = true`
+/// REGISTERs to its provider (SIPp as registrar), answers the 401 with the
+/// trunk's credentials (checked by verifyauth) and refreshes before the
+/// granted 2 s run out.
+#[tokio::test]
+async fn trunk_registers_with_digest_auth_and_refreshes() {
+    let dir = TempDir::new("sb-sip-trunk-register").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let provider_port = free_udp_port().await;
+    let provider = sipp(sip, provider_port, free_media_port().await, &["-sf", &scenario("provider_registrar.xml")]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, trunk) = voice
+        .admin
+        .post(
+            &format!("/api/v1/workspaces/{}/voice/trunks", voice.ws),
+            json!({"name": "Registrar", "host": "127.0.0.1", "port": provider_port, "register": true,
+                   "username": "carrier-reg", "password": "reg-pass-1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{trunk}");
+    let (ok, err) = provider.finish(30).await;
+    assert!(ok, "REGISTER, 401, REGISTER with valid credentials, 200, refresh: {err}");
+    // The trunk API shows it registered until about 10 min from now (the
+    // refresh got expires=600).
+    let path = format!("/api/v1/workspaces/{}/voice/trunks/{}", voice.ws, trunk["id"]);
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, t) = voice.admin.get(&path).await;
+        if t["registration"]["state"] == "registered" && !t["registration"]["expires_at"].is_null() {
+            assert!(t["registration"]["last_error"].is_null(), "{t}");
+            assert!(!t.to_string().contains("reg-pass-1"), "the password stays write-only: {t}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "registration status not shown: {t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A mono 16-bit WAV at `rate` Hz: `secs` of a `freq` Hz tone.
+fn tone_wav(rate: u32, freq: f32, secs: f32) -> Vec<u8> {
+    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+    for i in 0..(rate as f32 * secs) as u32 {
+        let s = (i as f32 * 2.0 * std::f32::consts::PI * freq / rate as f32).sin() * 8000.0;
+        w.write_sample(s as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    out.into_inner()
+}
+
+/// Share of the signal's energy at `freq` (Goertzel; 1.0 = a pure tone).
+fn tone_share(x: &[f64], freq: f64) -> f64 {
+    let n = x.len() as f64;
+    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for v in x {
+        let s0 = v + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - k * s1 * s2;
+    let energy: f64 = x.iter().map(|v| v * v).sum();
+    if energy == 0.0 { 0.0 } else { 2.0 * power / (n * energy) }
+}
+
+/// Issue 7, uploaded prompts: a file that is not a WAV is refused at IVR
+/// save (422 `invalid_prompt_audio`); a 1 kHz tone uploaded as a 16 kHz
+/// WAV is the menu's greeting, and the call's recording shows the caller
+/// heard it (right channel before any agent: what the caller heard).
+#[tokio::test]
+async fn ivr_greeting_from_an_uploaded_wav_is_played() {
+    let dir = TempDir::new("sb-sip-ivr-wav").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let ws = voice.ws;
+    let (_, convs) = voice.admin.get(&format!("/api/v1/workspaces/{ws}/conversations")).await;
+    let conv = convs["data"][0]["id"].as_i64().expect("a demo conversation");
+    let upload = |name: &str| format!("/api/v1/workspaces/{ws}/conversations/{conv}/attachments?filename={name}");
+    let (status, bad) = voice.admin.raw(reqwest::Method::POST, &upload("bad.wav"), "audio/wav", b"RIFF....not a wav at all".to_vec()).await;
+    assert_eq!(status, 201, "{bad}");
+    let (status, good) = voice.admin.raw(reqwest::Method::POST, &upload("tone.wav"), "audio/wav", tone_wav(16_000, 1000.0, 3.0)).await;
+    assert_eq!(status, 201, "{good}");
+    let menu = |attachment: &Value| {
+        json!({"name": "Tone", "prompt": {"attachment_id": attachment}, "options": [], "timeout_secs": 1, "max_retries": 0,
+               "timeout_action": {"type": "hangup"}})
+    };
+    let v = |p: &str| format!("/api/v1/workspaces/{ws}/voice/{p}");
+    let (status, body) = voice.admin.post(&v("ivr-menus"), menu(&bad["id"])).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_prompt_audio", "{body}");
+    let (_, menus) = voice.admin.get(&v("ivr-menus")).await;
+    assert!(!menus.to_string().contains("\"Tone\""), "nothing stored: {menus}");
+    let (status, created) = voice.admin.post(&v("ivr-menus"), menu(&good["id"])).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, body) = voice.admin.put(&v(&format!("ivr-menus/{}", created["id"])), menu(&bad["id"])).await;
+    assert_eq!(status, 422, "replacing the greeting with a bad file: {body}");
+    let (_, numbers) = voice.admin.get(&v("numbers")).await;
+    let number_id = numbers["data"][0]["id"].as_i64().expect("number");
+    let (status, n) = voice.admin.patch(&v(&format!("numbers/{number_id}")), json!({"ivr_menu_id": created["id"]})).await;
+    assert_eq!(status, 200, "{n}");
+
+    // The caller presses 2 (no such option) after 1.5 s; the menu hangs up.
+    let digits = NUMBER.trim_start_matches('+');
+    let caller = sipp(sip, free_udp_port().await, free_media_port().await, &["-sf", &scenario("caller_waits_for_bye.xml"), "-s", digits]);
+    let (ok, err) = caller.finish(40).await;
+    assert!(ok, "the menu must hang up: {err}");
+    let call = newest_call_until(&voice, 20, |c| !c["recording_attachment_id"].is_null()).await;
+    let id = call["id"].as_i64().unwrap();
+    let resp = voice
+        .admin
+        .http
+        .get(format!("{}/api/v1/workspaces/{ws}/calls/{id}/recording", voice.admin.base))
+        .bearer_auth(voice.admin.token.clone().unwrap_or_default())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let wav = resp.bytes().await.unwrap().to_vec();
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV");
+    let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap_or(0)).collect();
+    let right: Vec<f64> = samples.chunks_exact(2).map(|f| f[1] as f64).collect();
+    let window = right.get(8 * 200..8 * 1200).expect("at least 1.2 s recorded");
+    let rms = (window.iter().map(|x| x * x).sum::<f64>() / window.len() as f64).sqrt();
+    let share = tone_share(window, 1000.0);
+    assert!(rms > 2000.0, "the greeting is silent in the caller's direction (rms {rms:.0})");
+    assert!(share > 0.8, "the caller heard something else than the uploaded 1 kHz tone (share {share:.2})");
+}
+
+/// Issue 7, SIP over TCP: the customer calls over TCP (SIPp `-t t1`),
+/// presses 2, is queued and bridged to Alice's phone (UDP); the CDR is
+/// answered by her.
+#[tokio::test]
+async fn inbound_call_over_tcp_is_answered_by_an_agent() {
+    let dir = TempDir::new("sb-sip-tcp").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let sip_tcp = server.sip_tcp.expect("SIP TCP listening line");
+    let agent_port = free_udp_port().await;
+    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
+    assert!(ok, "agent registration: {err}");
+    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let digits = NUMBER.trim_start_matches('+');
+    let caller = sipp(
+        sip_tcp,
+        free_udp_port().await,
+        free_media_port().await,
+        &["-sf", &scenario("caller.xml"), "-s", digits, "-d", "3000", "-t", "t1"],
+    );
+    let (caller_ok, caller_err) = caller.finish(60).await;
+    let (agent_ok, agent_err) = agent.finish(15).await;
+    assert!(caller_ok, "caller over TCP: {caller_err}");
+    assert!(agent_ok, "agent phone: {agent_err}");
+    let call = ended_call(&voice, 20).await;
+    assert_eq!(call["direction"], "inbound", "{call}");
+    assert_eq!(call["disposition"], "answered", "{call}");
+    assert_eq!(call["agent_user_id"].as_i64(), Some(voice.alice), "{call}");
+    assert_eq!(call["from_number"], "+380671112233", "{call}");
+}
+
+/// Issue 7, a real softphone: baresip registers extension 101 over UDP
+/// and answers automatically (`answermode=auto`); a SIPp customer calls,
+/// presses 2 and is bridged to it; the CDR is answered by Alice.
+#[tokio::test]
+async fn baresip_phone_registers_and_auto_answers_a_queued_call() {
+    let dir = TempDir::new("sb-sip-baresip").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let conf = dir.path().join("baresip");
+    std::fs::create_dir_all(&conf).unwrap();
+    let phone_port = free_udp_port().await;
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "sip_listen\t\t127.0.0.1:{phone_port}\nmodule_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\n\
+             module\t\t\taubridge.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\naudio_source\t\taubridge,loop\n\
+             audio_player\t\taubridge,loop\naudio_alert\t\taubridge,alert\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("accounts"),
+        format!(
+            "<sip:101@{}>;auth_pass={PASSWORD};outbound=\"sip:{sip}\";answermode=auto;regint=300;audio_codecs=PCMA,PCMU\n",
+            voice.domain
+        ),
+    )
+    .unwrap();
+    let mut phone = Command::new("baresip")
+        .args(["-f", &conf.display().to_string(), "-t", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn baresip (Debian package baresip)");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let digits = NUMBER.trim_start_matches('+');
+    let caller = sipp(sip, free_udp_port().await, free_media_port().await, &["-sf", &scenario("caller.xml"), "-s", digits, "-d", "3000"]);
+    let (caller_ok, caller_err) = caller.finish(60).await;
+    let _ = phone.kill().await;
+    let mut log = String::new();
+    if let Some(mut out) = phone.stdout.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = tokio::time::timeout(Duration::from_secs(1), out.read_to_string(&mut log)).await;
+    }
+    assert!(caller_ok, "caller scenario: {caller_err}\nbaresip: {log}");
+    let call = ended_call(&voice, 20).await;
+    assert_eq!(call["disposition"], "answered", "{call}\nbaresip: {log}");
+    assert_eq!(call["agent_user_id"].as_i64(), Some(voice.alice), "{call}");
+    assert!(call["talk_ms"].as_i64().unwrap_or(0) >= 2000, "talked until the caller hung up: {call}");
 }

@@ -4,7 +4,7 @@
 
 use crate::model_voice::*;
 use switchboard_core::voice::{
-    Call, CallDisposition, CallMedia, CallbackRequest, CallbackRequestStatus, CallbackStatus, IvrMenuSpec, VoiceSettings,
+    Call, CallDisposition, CallMedia, CallbackRequest, CallbackRequestStatus, CallbackStatus, IvrMenuSpec, TrunkRegistration, VoiceSettings,
 };
 
 impl Backend {
@@ -71,6 +71,12 @@ impl Backend {
     pub async fn list_sip_trunks(&self, ws: WorkspaceId) -> Result<Vec<SipTrunk>> {
         ops::list_sip_trunks(&mut *self.read().await?, ws).await
     }
+    pub async fn list_registering_trunks(&self) -> Result<Vec<(WorkspaceId, SipTrunk)>> {
+        ops::list_registering_trunks(&mut *self.read().await?).await
+    }
+    pub async fn set_sip_trunk_registration(&self, ws: WorkspaceId, id: SipTrunkId, reg: Option<TrunkRegistration>) -> Result<()> {
+        self.write(move |c| Box::pin(async move { ops::set_sip_trunk_registration(c, ws, id, reg.as_ref()).await })).await
+    }
     pub async fn get_sip_trunk(&self, ws: WorkspaceId, id: SipTrunkId) -> Result<Option<SipTrunk>> {
         ops::get_sip_trunk(&mut *self.read().await?, ws, id).await
     }
@@ -124,6 +130,9 @@ impl Backend {
         now: Timestamp,
     ) -> Result<Written<Call>> {
         self.write(move |c| Box::pin(async move { ops::attach_call_media(c, ws, id, kind, &file, now).await })).await
+    }
+    pub async fn prompt_file(&self, ws: WorkspaceId, id: AttachmentId) -> Result<Option<StoredFile>> {
+        ops::prompt_file(&mut *self.read().await?, ws, id).await
     }
     pub async fn call_media_file(&self, ws: WorkspaceId, id: CallId, kind: CallMedia) -> Result<Option<StoredFile>> {
         ops::call_media_file(&mut *self.read().await?, ws, id, kind).await

@@ -251,6 +251,8 @@ forward! {
     fn lookup_number(number: &str) -> Option<NumberRoute>;
     fn create_sip_trunk(ws: WorkspaceId, new: NewSipTrunk, now: Timestamp) -> SipTrunk;
     fn list_sip_trunks(ws: WorkspaceId) -> Vec<SipTrunk>;
+    fn list_registering_trunks() -> Vec<(WorkspaceId, SipTrunk)>;
+    fn set_sip_trunk_registration(ws: WorkspaceId, id: SipTrunkId, reg: Option<voice::TrunkRegistration>) -> ();
     fn get_sip_trunk(ws: WorkspaceId, id: SipTrunkId) -> Option<SipTrunk>;
     fn update_sip_trunk(ws: WorkspaceId, id: SipTrunkId, patch: SipTrunkPatch, now: Timestamp) -> SipTrunk;
     fn delete_sip_trunk(ws: WorkspaceId, id: SipTrunkId) -> ();
@@ -267,6 +269,7 @@ forward! {
     fn end_call(ws: WorkspaceId, id: CallId, disposition: voice::CallDisposition, now: Timestamp) -> Written<voice::Call>;
     fn attach_call_media(ws: WorkspaceId, id: CallId, kind: voice::CallMedia, file: NewCallFile, now: Timestamp) -> Written<voice::Call>;
     fn call_media_file(ws: WorkspaceId, id: CallId, kind: voice::CallMedia) -> Option<StoredFile>;
+    fn prompt_file(ws: WorkspaceId, id: AttachmentId) -> Option<StoredFile>;
     fn list_calls(viewer: &Viewer, filter: &CallFilter, page: Page) -> Paged<voice::Call>;
     fn missed_calls(viewer: &Viewer, status: Option<voice::CallbackStatus>, page: Page) -> Paged<voice::Call>;
     fn set_callback_status(ws: WorkspaceId, id: CallId, status: voice::CallbackStatus, now: Timestamp) -> Written<voice::Call>;

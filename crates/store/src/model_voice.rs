@@ -93,6 +93,8 @@ pub struct SipTrunk {
     pub inbound_ips: Vec<String>,
     /// …and/or when they authenticate with the trunk's credentials.
     pub inbound_auth: bool,
+    /// How the outbound registration stands (written by the SIP server).
+    pub registration: Option<TrunkRegistration>,
     pub created_at: Timestamp,
 }
 

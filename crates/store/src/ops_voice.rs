@@ -393,8 +393,7 @@ pub async fn lookup_number(c: &mut Conn, number: &str) -> Result<Option<NumberRo
 
 // -------------------------------------------------------------------- trunks
 
-const TRUNK_SELECT: &str =
-    "SELECT id, name, host, port, transport, username, password, register, inbound_ips, inbound_auth, created_at FROM sip_trunks";
+const TRUNK_SELECT: &str = "SELECT id, name, host, port, transport, username, password, register, inbound_ips, inbound_auth, registration, created_at FROM sip_trunks";
 
 fn trunk_row(r: &DbRow) -> Result<SipTrunk> {
     let ips: String = r.try_get("inbound_ips")?;
@@ -410,8 +409,25 @@ fn trunk_row(r: &DbRow) -> Result<SipTrunk> {
         register: r.try_get("register")?,
         inbound_ips: serde_json::from_str(&ips).map_err(|_| corrupt("inbound_ips", &ips))?,
         inbound_auth: r.try_get("inbound_auth")?,
+        registration: match r.try_get::<Option<String>, _>("registration")? {
+            Some(j) => Some(serde_json::from_str(&j).map_err(|_| corrupt("registration", &j))?),
+            None => None,
+        },
         created_at: ts(r.try_get("created_at")?),
     })
+}
+
+/// Records how the trunk's registration stands (`None`: it no longer
+/// registers). A trunk deleted meanwhile is no error.
+pub async fn set_sip_trunk_registration(c: &mut Conn, ws: WorkspaceId, id: SipTrunkId, reg: Option<&TrunkRegistration>) -> Result<()> {
+    let json = reg.map(|r| serde_json::json!(r).to_string());
+    sqlx::query("UPDATE sip_trunks SET registration = $1 WHERE workspace_id = $2 AND id = $3")
+        .bind(json)
+        .bind(ws.0)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 async fn write_trunk(c: &mut Conn, ws: WorkspaceId, id: Option<SipTrunkId>, t: &NewSipTrunk, now: Timestamp) -> Result<SipTrunkId> {
@@ -484,6 +500,20 @@ pub async fn create_sip_trunk(c: &mut Conn, ws: WorkspaceId, t: &NewSipTrunk, no
 pub async fn list_sip_trunks(c: &mut Conn, ws: WorkspaceId) -> Result<Vec<SipTrunk>> {
     let rows = sqlx::query(&format!("{TRUNK_SELECT} WHERE workspace_id = $1 ORDER BY name, id")).bind(ws.0).fetch_all(&mut *c).await?;
     rows.iter().map(trunk_row).collect()
+}
+
+/// Trunks that register to their provider, across workspaces: what the
+/// SIP server keeps registered (a global read, like `lookup_number`; each
+/// row says its workspace).
+pub async fn list_registering_trunks(c: &mut Conn) -> Result<Vec<(WorkspaceId, SipTrunk)>> {
+    let rows = sqlx::query(&format!(
+        "{} WHERE register = $1 ORDER BY workspace_id, id",
+        TRUNK_SELECT.replace("SELECT id,", "SELECT workspace_id, id,")
+    ))
+    .bind(true)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(|r| Ok((WorkspaceId(r.try_get("workspace_id")?), trunk_row(r)?))).collect()
 }
 
 pub async fn get_sip_trunk(c: &mut Conn, ws: WorkspaceId, id: SipTrunkId) -> Result<Option<SipTrunk>> {
@@ -564,6 +594,20 @@ async fn check_menu_refs(c: &mut Conn, ws: WorkspaceId, spec: &IvrMenuSpec, this
 
 fn menu_json(spec: &IvrMenuSpec) -> Result<String> {
     serde_json::to_string(spec).map_err(|e| StoreError::Database(sqlx::Error::Encode(Box::new(e))))
+}
+
+/// An uploaded file an IVR menu plays: the PBX reads it by id (the menu
+/// names it; no access key), always within the menu's workspace.
+pub async fn prompt_file(c: &mut Conn, ws: WorkspaceId, id: AttachmentId) -> Result<Option<StoredFile>> {
+    let r = sqlx::query("SELECT filename, content_type, data FROM attachments WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.0)
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    match r {
+        None => Ok(None),
+        Some(r) => Ok(Some(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })),
+    }
 }
 
 pub async fn create_ivr_menu(c: &mut Conn, ws: WorkspaceId, spec: &IvrMenuSpec, now: Timestamp) -> Result<IvrMenu> {

@@ -1040,8 +1040,10 @@ export interface paths {
         put?: never;
         /**
          * Creates a menu. Digits must be unique; teams, menus and prompt files
-         *     must be this workspace's (400 `validation_failed`, nothing stored).
-         *     A menu may lead back to itself or in a cycle on purpose.
+         *     must be this workspace's (400 `validation_failed`, nothing stored);
+         *     prompt files must be WAV (any rate, PCM or float; 422
+         *     `invalid_prompt_audio`). A menu may lead back to itself or in a cycle
+         *     on purpose.
          */
         post: operations["create_menu"];
         delete?: never;
@@ -1768,6 +1770,7 @@ export interface components {
                 /** Format: int32 */
                 port: number;
                 register: boolean;
+                registration?: null | components["schemas"]["TrunkRegistration"];
                 transport: components["schemas"]["SipTransport"];
                 username?: string | null;
             }[];
@@ -2363,6 +2366,21 @@ export interface components {
         };
         /** Format: date-time */
         Timestamp: string;
+        /** @description A trunk's outbound registration as the SIP server last saw it. */
+        TrunkRegistration: {
+            expires_at?: null | components["schemas"]["Timestamp"];
+            /** @description The provider's refusal or why it could not be reached. */
+            last_error?: string | null;
+            state: components["schemas"]["TrunkRegistrationState"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description Where a trunk's registration to its provider stands: being sent
+         *     (or refreshed), accepted until `expires_at`, or refused / not
+         *     answered (retried with backoff).
+         * @enum {string}
+         */
+        TrunkRegistrationState: "registering" | "registered" | "failed";
         /** @description A SIP trunk; the password is write-only (`has_password` tells if set). */
         TrunkView: {
             created_at: components["schemas"]["Timestamp"];
@@ -2375,6 +2393,7 @@ export interface components {
             /** Format: int32 */
             port: number;
             register: boolean;
+            registration?: null | components["schemas"]["TrunkRegistration"];
             transport: components["schemas"]["SipTransport"];
             username?: string | null;
         };
@@ -5566,6 +5585,14 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_menu: {
@@ -5641,6 +5668,14 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

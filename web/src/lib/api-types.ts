@@ -212,10 +212,14 @@ export interface SipExtension {
 }
 export interface VoiceNumber { id: Id; number: string; inbox_id: Id; ivr_menu_id?: Id | null; default_team_id?: Id | null; created_at: string }
 export type SipTransport = 'udp' | 'tcp';
+export type TrunkRegistrationState = 'registering' | 'registered' | 'failed';
+/** How a `register` trunk's registration to its provider stands. */
+export interface TrunkRegistration { state: TrunkRegistrationState; expires_at?: string | null; last_error?: string | null; updated_at: string }
 /** The password is write-only: `has_password` says whether one is stored. */
 export interface SipTrunk {
   id: Id; name: string; host: string; port: number; transport: SipTransport; username?: string | null;
-  has_password: boolean; register: boolean; inbound_ips: string[]; inbound_auth: boolean; created_at: string;
+  has_password: boolean; register: boolean; inbound_ips: string[]; inbound_auth: boolean;
+  registration?: TrunkRegistration | null; created_at: string;
 }
 export type IvrAction =
   | { type: 'queue'; team_id: Id }

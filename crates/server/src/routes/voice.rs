@@ -280,6 +280,9 @@ pub struct TrunkView {
     pub register: bool,
     pub inbound_ips: Vec<String>,
     pub inbound_auth: bool,
+    /// How the outbound registration stands (`register` trunks, once the
+    /// SIP server has tried).
+    pub registration: Option<voice::TrunkRegistration>,
     pub created_at: Timestamp,
 }
 
@@ -295,6 +298,7 @@ fn trunk_view(t: SipTrunk) -> TrunkView {
         register: t.register,
         inbound_ips: t.inbound_ips,
         inbound_auth: t.inbound_auth,
+        registration: t.registration.filter(|_| t.register),
         created_at: t.created_at,
     }
 }
@@ -457,18 +461,76 @@ pub async fn list_menus(State(st): State<AppState>, ctx: Ctx) -> ApiResult<Json<
     Ok(Json(ListOf { data: list.into_iter().map(menu_view).collect() }))
 }
 
+/// Why an IVR menu was not saved: the API's usual errors, or 422
+/// `invalid_prompt_audio` for a prompt file that is not a readable WAV
+/// (the PBX could not play it).
+pub enum MenuError {
+    Api(ApiError),
+    UnreadableAudio(String),
+}
+
+impl From<ApiError> for MenuError {
+    fn from(e: ApiError) -> Self {
+        MenuError::Api(e)
+    }
+}
+
+impl From<StoreError> for MenuError {
+    fn from(e: StoreError) -> Self {
+        MenuError::Api(e.into())
+    }
+}
+
+impl From<switchboard_core::validate::ValidationError> for MenuError {
+    fn from(e: switchboard_core::validate::ValidationError) -> Self {
+        MenuError::Api(e.into())
+    }
+}
+
+impl axum::response::IntoResponse for MenuError {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            MenuError::Api(e) => e.into_response(),
+            MenuError::UnreadableAudio(message) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(ErrorBody { error: crate::error::ErrorDetail { code: "invalid_prompt_audio".into(), message } }),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// Every uploaded prompt of the menu decodes as a WAV the PBX can play.
+/// Files that do not exist are left to the store's check (400).
+async fn check_prompt_files(st: &AppState, ws: WorkspaceId, spec: &IvrMenuSpec) -> Result<(), MenuError> {
+    for id in spec.attachments() {
+        let Some(file) = st.store.prompt_file(ws, id).await? else { continue };
+        let decoded = tokio::task::spawn_blocking(move || switchboard_voice::media::prompt::Prompt::from_wav(&file.data).map(|_| ()))
+            .await
+            .map_err(|e| ApiError::Internal(format!("prompt check: {e}")))?;
+        if let Err(e) = decoded {
+            return Err(MenuError::UnreadableAudio(format!("prompt: attachment {} is not a playable WAV file ({e})", id.0)));
+        }
+    }
+    Ok(())
+}
+
 /// Creates a menu. Digits must be unique; teams, menus and prompt files
-/// must be this workspace's (400 `validation_failed`, nothing stored).
-/// A menu may lead back to itself or in a cycle on purpose.
+/// must be this workspace's (400 `validation_failed`, nothing stored);
+/// prompt files must be WAV (any rate, PCM or float; 422
+/// `invalid_prompt_audio`). A menu may lead back to itself or in a cycle
+/// on purpose.
 #[utoipa::path(post, path = "/api/v1/workspaces/{workspace_id}/voice/ivr-menus", tag = "voice", request_body = IvrMenuSpec,
-    responses((status = 201, body = IvrMenuView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = IvrMenuView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn create_menu(
     State(st): State<AppState>,
     ctx: Ctx,
     ApiJson(spec): ApiJson<IvrMenuSpec>,
-) -> ApiResult<(StatusCode, Json<IvrMenuView>)> {
+) -> Result<(StatusCode, Json<IvrMenuView>), MenuError> {
     ctx.require(Role::Admin)?;
     let spec = spec.checked()?;
+    check_prompt_files(&st, ctx.ws(), &spec).await?;
     Ok((StatusCode::CREATED, Json(menu_view(st.store.create_ivr_menu(ctx.ws(), spec, st.now()).await?))))
 }
 
@@ -483,16 +545,18 @@ pub async fn get_menu(State(st): State<AppState>, ctx: Ctx, ApiPath(path): ApiPa
 
 /// Replaces a menu (same checks as create).
 #[utoipa::path(put, path = "/api/v1/workspaces/{workspace_id}/voice/ivr-menus/{menu_id}", tag = "voice", request_body = IvrMenuSpec,
-    responses((status = 200, body = IvrMenuView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = IvrMenuView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn put_menu(
     State(st): State<AppState>,
     ctx: Ctx,
     ApiPath(path): ApiPath<(i64, i64)>,
     ApiJson(spec): ApiJson<IvrMenuSpec>,
-) -> ApiResult<Json<IvrMenuView>> {
+) -> Result<Json<IvrMenuView>, MenuError> {
     let (_, id) = path;
     ctx.require(Role::Admin)?;
     let spec = spec.checked()?;
+    check_prompt_files(&st, ctx.ws(), &spec).await?;
     Ok(Json(menu_view(st.store.update_ivr_menu(ctx.ws(), IvrMenuId(id), spec, st.now()).await?)))
 }
 

@@ -2,6 +2,7 @@
 //! agents, the bridge, recording and the end. Runs in its own task; SIP
 //! goes through the signaling task (`Cmd`), media through the media plane.
 
+use super::admission::Admission;
 use super::media::{CallMediaHandle, LegRole, MediaEvent, MediaLeg, start_call_media};
 use super::{CallEvent, Cmd, Pbx, Pick, Ringable, token};
 use std::collections::HashSet;
@@ -116,6 +117,28 @@ pub(super) async fn inbound(
             return;
         }
     };
+    let ws = route.number.workspace_id;
+    let realm = route.settings.sip_domain.clone().unwrap_or_else(|| switchboard_core::voice::default_sip_domain(ws));
+    match super::admission::admit(&pbx, ws, &invite, from, &realm).await {
+        Admission::Accept => {}
+        Admission::Challenge(challenge) => {
+            let mut r = Response::for_request(&invite, 407, "Proxy Authentication Required", Some(&token()));
+            r.headers.push("Proxy-Authenticate", challenge);
+            // Unbound first: the re-sent INVITE (same Call-ID) must start a new task.
+            let _ = pbx.cmd.send(Cmd::Unbind { call_id: call_id.clone() });
+            let _ = pbx.cmd.send(Cmd::Respond { key: key.clone(), response: r });
+            return;
+        }
+        Admission::Forbidden => {
+            tracing::info!(%number, from = %from.addr, "INVITE from no trunk of the number's workspace");
+            respond(403, "Forbidden");
+            return;
+        }
+        Admission::Unavailable => {
+            respond(500, "Server Internal Error");
+            return;
+        }
+    }
     let offer = std::str::from_utf8(&invite.body).ok().and_then(|s| SessionDescription::parse(s).ok());
     let Some(offer) = offer else {
         // No offer (late offer is not supported) or unreadable SDP.
@@ -138,7 +161,6 @@ pub(super) async fn inbound(
             return;
         }
     };
-    let ws = route.number.workspace_id;
     let caller_number = caller_number(&invite);
     let new = NewCall {
         direction: CallDirection::Inbound,
@@ -324,9 +346,28 @@ impl Call {
     async fn prompt(&self, spec: &PromptSpec) -> Option<Arc<Prompt>> {
         match spec {
             PromptSpec::Tts { tts, voice } => self.tts(tts, voice).await,
-            // Uploaded prompts need the attachment's bytes; the store reads
-            // them by access key only, which the menu does not carry yet.
-            PromptSpec::Audio { .. } => None,
+            PromptSpec::Audio { attachment_id } => self.uploaded(*attachment_id).await,
+        }
+    }
+
+    /// An uploaded prompt file. One that is gone or not a readable WAV
+    /// plays nothing (logged): the caller still gets the menu's keys and
+    /// timeout rather than a dropped call.
+    async fn uploaded(&self, id: switchboard_core::AttachmentId) -> Option<Arc<Prompt>> {
+        let (store, ws) = (&self.pbx.st.store, self.ws);
+        let load = || async move {
+            match store.prompt_file(ws, id).await {
+                Ok(Some(f)) => Ok(f.data),
+                Ok(None) => Err(super::tts::TtsError::File(format!("attachment {} does not exist", id.0))),
+                Err(e) => Err(super::tts::TtsError::File(e.to_string())),
+            }
+        };
+        match self.pbx.prompts.attachment(ws.0, id.0, load).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(call = %self.call.0, attachment = %id.0, error = %e, "uploaded prompt not playable; skipped");
+                None
+            }
         }
     }
 

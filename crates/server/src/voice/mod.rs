@@ -11,9 +11,11 @@
 pub mod media;
 pub mod tts;
 
+mod admission;
 mod call;
 mod outbound;
 mod sip_server;
+mod trunk_register;
 
 use crate::state::AppState;
 use media::{MediaConfig, MediaEngine};
@@ -140,6 +142,8 @@ pub(crate) struct Pbx {
     next_call: AtomicU64,
     /// Datagrams and stream frames that did not parse.
     pub malformed: AtomicU64,
+    /// Keys the stateless digest nonces (REGISTER and INVITE challenges).
+    pub digest_secret: Arc<[u8]>,
 }
 
 /// Starts the SIP server and the media plane.
@@ -174,9 +178,11 @@ pub async fn start(st: AppState, cfg: VoiceConfig) -> std::io::Result<VoiceListe
         rng: Mutex::new(SplitMix64::new(rand::random())),
         next_call: AtomicU64::new(1),
         malformed: AtomicU64::new(0),
+        digest_secret: Arc::from(crate::auth::random_secret().into_bytes().into_boxed_slice()),
     });
     let listening = VoiceListening { udp: sockets.udp_addr, tcp: sockets.tcp_addr };
     outbound::spawn_dialer(pbx.clone());
+    trunk_register::spawn_supervisor(pbx.clone());
     sip_server::spawn(pbx, sockets, cmd_rx);
     Ok(listening)
 }
@@ -226,6 +232,17 @@ impl Pbx {
         let now = Instant::now();
         // The newest binding wins (phones re-register after a restart).
         reg.registrar.contacts(aor, now).max_by_key(|b| b.expires_at).map(|b| (b.contact.uri.clone(), b.source))
+    }
+
+    /// Whether a phone of the workspace is registered from `peer` (an
+    /// internal call: the INVITE comes from where the phone registered).
+    pub fn is_registered_source(&self, ws: WorkspaceId, peer: Peer) -> bool {
+        let Ok(reg) = self.registry.lock() else { return false };
+        let now = Instant::now();
+        reg.aors
+            .iter()
+            .filter(|((w, _), _)| *w == ws)
+            .any(|(_, aor)| reg.registrar.contacts(aor, now).any(|b| b.source.addr == peer.addr))
     }
 
     /// Adds a call to the end of a team queue; returns its position (1 = next).
@@ -458,6 +475,11 @@ pub(crate) struct Ringable {
     pub extension: String,
     pub uri: Uri,
     pub peer: Peer,
+}
+
+/// Seconds since the epoch, for digest nonces.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// A random token for tags, branches and Call-IDs.

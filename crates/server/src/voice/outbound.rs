@@ -13,7 +13,7 @@ use switchboard_core::voice::{Call, CallDirection, CallDisposition, CallMedia, C
 use switchboard_core::{TeamId, WorkspaceId};
 use switchboard_store::{NewCall, NewCallFile};
 use switchboard_voice::media::sdp::{self, LocalMedia, NegotiatedMedia, SessionDescription};
-use switchboard_voice::sip::{Dialog, Method, Peer, Request, Response, Transport, Uri};
+use switchboard_voice::sip::{Dialog, Method, Peer, Request, Response, SipMessage, Transport, Uri};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
@@ -159,6 +159,11 @@ struct Leg {
     local: LocalMedia,
     rx: mpsc::UnboundedReceiver<CallEvent>,
     dialog: Option<Dialog>,
+    /// The trunk's username and password, to answer a 401/407.
+    credentials: Option<(String, String)>,
+    /// Challenges answered so far (one per INVITE; a second means the
+    /// credentials are wrong).
+    challenges: u32,
 }
 
 enum Rung {
@@ -183,7 +188,47 @@ impl Leg {
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = pbx.cmd.send(Cmd::Bind { call_id: call_id.clone(), tx });
         let _ = pbx.cmd.send(Cmd::Request { request: invite.clone(), to: peer });
-        Leg { invite, peer, call_id, local, rx, dialog: None }
+        Leg { invite, peer, call_id, local, rx, dialog: None, credentials: None, challenges: 0 }
+    }
+
+    /// The INVITE's CSeq number (2 after a challenge was answered).
+    fn seq(&self) -> u32 {
+        self.invite.cseq().map(|c| c.seq).unwrap_or(1)
+    }
+
+    /// Answers a 401/407 to the INVITE: the same INVITE with CSeq + 1, a
+    /// new branch and the digest credentials (RFC 3261 §22.2); the
+    /// transaction layer has ACKed the challenge. False when there is
+    /// nothing to answer with or this challenge follows our answer.
+    fn answer_challenge(&mut self, pbx: &Pbx, response: &Response) -> bool {
+        let (header, reply) = match response.status {
+            401 => ("WWW-Authenticate", "Authorization"),
+            _ => ("Proxy-Authenticate", "Proxy-Authorization"),
+        };
+        let (Some((user, password)), Some(challenge)) = (&self.credentials, response.headers.get(header)) else { return false };
+        if self.challenges > 0 && !switchboard_voice::sip::challenge_is_stale(challenge) {
+            tracing::info!(call_id = %self.call_id, status = response.status, "trunk refused our credentials");
+            return false;
+        }
+        self.challenges += 1;
+        let uri = self.invite.uri.to_string();
+        let value = match switchboard_voice::sip::authorize(challenge, "INVITE", &uri, user, password, &token(), 1) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::info!(error = %e, "trunk challenge not answerable");
+                return false;
+            }
+        };
+        let seq = self.seq() + 1;
+        let mut invite = self.invite.clone();
+        invite.headers.set("Via", via(pbx, self.peer));
+        invite.headers.set("CSeq", format!("{seq} INVITE"));
+        invite.headers.remove("Authorization");
+        invite.headers.remove("Proxy-Authorization");
+        invite.headers.push(reply, value);
+        self.invite = invite.clone();
+        let _ = pbx.cmd.send(Cmd::Request { request: invite, to: self.peer });
+        true
     }
 
     /// Waits for the final answer until `until`; CANCELs on timeout.
@@ -195,7 +240,7 @@ impl Leg {
                     let Ok(dialog) = Dialog::uac(&self.invite, &response) else {
                         return Rung::Failed(CallDisposition::Failed);
                     };
-                    let _ = pbx.cmd.send(Cmd::Raw { request: dialog.ack(1, &via(pbx, self.peer)), to: self.peer });
+                    let _ = pbx.cmd.send(Cmd::Raw { request: dialog.ack(self.seq(), &via(pbx, self.peer)), to: self.peer });
                     self.dialog = Some(dialog);
                     let negotiated = std::str::from_utf8(&response.body)
                         .ok()
@@ -209,6 +254,8 @@ impl Leg {
                         }
                     };
                 }
+                Ok(Some(CallEvent::Response { response }))
+                    if matches!(response.status, 401 | 407) && self.answer_challenge(pbx, &response) => {}
                 Ok(Some(CallEvent::Response { response })) => {
                     return Rung::Failed(match response.status {
                         486 | 600 => CallDisposition::Busy,
@@ -233,7 +280,7 @@ impl Leg {
                 cancel.headers.push(name, v);
             }
         }
-        cancel.headers.push("CSeq", "1 CANCEL");
+        cancel.headers.push("CSeq", format!("{} CANCEL", self.seq()));
         let _ = pbx.cmd.send(Cmd::Request { request: cancel, to: self.peer });
     }
 
@@ -264,7 +311,7 @@ impl Leg {
     }
 }
 
-fn via(pbx: &Pbx, peer: Peer) -> String {
+pub(super) fn via(pbx: &Pbx, peer: Peer) -> String {
     format!("SIP/2.0/{} {};branch=z9hG4bK{};rport", peer.transport.via_token(), pbx.local_addr(peer.transport), token())
 }
 
@@ -366,6 +413,7 @@ async fn dial(pbx: &Arc<Pbx>, ws: WorkspaceId, call: Call) -> bool {
         format!("<sip:{user}@{}>", trunk.host),
         local_b,
     );
+    b.credentials = trunk.username.clone().zip(trunk.password.clone());
     tracing::info!(call = %call.id.0, "click-to-call: dialling the customer");
     let until = Instant::now() + CUSTOMER_RING;
     let outcome = tokio::select! {

@@ -57,7 +57,6 @@ pub(super) fn spawn(pbx: Arc<Pbx>, sockets: Sockets, cmd_rx: mpsc::UnboundedRece
     let conns: Connections = Arc::new(Mutex::new(HashMap::new()));
     tokio::spawn(udp_reader(pbx.clone(), sockets.udp.clone(), net_tx.clone()));
     tokio::spawn(tcp_acceptor(pbx.clone(), sockets.tcp, net_tx, conns.clone()));
-    let secret = crate::auth::random_secret().into_bytes();
     let signaling = Signaling {
         pbx,
         layer: TransactionLayer::new(TimerConfig::default()),
@@ -65,7 +64,6 @@ pub(super) fn spawn(pbx: Arc<Pbx>, sockets: Sockets, cmd_rx: mpsc::UnboundedRece
         conns,
         calls: HashMap::new(),
         client_keys: HashMap::new(),
-        secret: Arc::from(secret.into_boxed_slice()),
     };
     tokio::spawn(signaling.run(net_rx, cmd_rx));
 }
@@ -237,7 +235,6 @@ struct Signaling {
     calls: HashMap<String, mpsc::UnboundedSender<CallEvent>>,
     /// Our client transactions → their Call-ID, to route timeouts.
     client_keys: HashMap<TransactionKey, String>,
-    secret: Arc<[u8]>,
 }
 
 impl Signaling {
@@ -367,8 +364,7 @@ impl Signaling {
             }
             Method::Register => {
                 let pbx = self.pbx.clone();
-                let secret = self.secret.clone();
-                tokio::spawn(async move { authenticate_register(pbx, secret, key, request, from).await });
+                tokio::spawn(async move { authenticate_register(pbx, key, request, from).await });
             }
             Method::Invite => {
                 let has_to_tag = request.to().ok().is_some_and(|t| t.tag().is_some());
@@ -395,14 +391,11 @@ impl Signaling {
 
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO";
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 /// Digest authentication of a REGISTER against the store (RFC 3261 §22):
 /// the realm is the one the extension's HA1 was computed under, found by
 /// the To domain (the workspace's SIP domain).
-async fn authenticate_register(pbx: Arc<Pbx>, secret: Arc<[u8]>, key: TransactionKey, request: Request, from: Peer) {
+async fn authenticate_register(pbx: Arc<Pbx>, key: TransactionKey, request: Request, from: Peer) {
+    let secret = pbx.digest_secret.clone();
     let send = |response: Response| {
         let _ = pbx.cmd.send(Cmd::Respond { key: key.clone(), response });
     };
@@ -424,7 +417,7 @@ async fn authenticate_register(pbx: Arc<Pbx>, secret: Arc<[u8]>, key: Transactio
             return;
         }
     };
-    let now = unix_now();
+    let now = super::unix_now();
     let Some(creds) = creds else {
         // Unknown user or domain: challenge like for a known one (no user
         // enumeration), then refuse whatever comes back.

@@ -50,6 +50,9 @@ pub enum TtsError {
     /// The audio could not be decoded.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// An uploaded prompt file is gone or could not be read.
+    #[error("prompt file: {0}")]
+    File(String),
     /// Reading or writing the cache directory.
     #[error("prompt cache: {0}")]
     Io(#[from] std::io::Error),
@@ -128,6 +131,24 @@ impl PromptCache {
         let hash = Sha256::digest(bytes);
         let key = format!("wav-{}", hex::encode(hash));
         self.get_or_make(key, || convert(bytes.to_vec())).await
+    }
+
+    /// An uploaded prompt file → Prompt, cached by workspace and
+    /// attachment id (attachments never change, so the id is the content's
+    /// name); `load` reads the bytes on a miss only.
+    pub async fn attachment<F, Fut>(
+        &self,
+        ws: i64,
+        attachment: i64,
+        load: F,
+    ) -> Result<Arc<Prompt>, TtsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, TtsError>>,
+    {
+        let key = format!("att-{ws}-{attachment}");
+        self.get_or_make(key, || async { convert(load().await?).await })
+            .await
     }
 
     async fn get_or_make<F, Fut>(&self, key: String, make: F) -> Result<Arc<Prompt>, TtsError>

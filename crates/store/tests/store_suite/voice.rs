@@ -193,6 +193,26 @@ async fn voice_trunks_keep_their_password_and_validate(store: Store) {
     assert!(matches!(store.update_sip_trunk(b.ws, t.id, SipTrunkPatch::default(), at(1)).await, Err(StoreError::NotFound)));
     assert!(matches!(store.delete_sip_trunk(b.ws, t.id).await, Err(StoreError::NotFound)));
     assert_eq!(store.list_sip_trunks(a.ws).await.unwrap().len(), 1);
+    // Registration: the SIP server finds registering trunks of every
+    // workspace and records their state, scoped by workspace.
+    assert!(t2.registration.is_none());
+    let regs = store.list_registering_trunks().await.unwrap();
+    assert!(regs.iter().any(|(ws, x)| *ws == a.ws && x.id == t.id), "{regs:?}");
+    let reg = TrunkRegistration {
+        state: TrunkRegistrationState::Registered,
+        expires_at: Some(at(600)),
+        last_error: None,
+        updated_at: at(2),
+    };
+    store.set_sip_trunk_registration(b.ws, t.id, Some(reg.clone())).await.unwrap();
+    assert!(store.get_sip_trunk(a.ws, t.id).await.unwrap().unwrap().registration.is_none(), "another workspace cannot write it");
+    store.set_sip_trunk_registration(a.ws, t.id, Some(reg.clone())).await.unwrap();
+    assert_eq!(store.get_sip_trunk(a.ws, t.id).await.unwrap().unwrap().registration, Some(reg));
+    let off = SipTrunkPatch { register: Some(false), ..Default::default() };
+    store.update_sip_trunk(a.ws, t.id, off, at(3)).await.unwrap();
+    assert!(!store.list_registering_trunks().await.unwrap().iter().any(|(_, x)| x.id == t.id));
+    store.set_sip_trunk_registration(a.ws, t.id, None).await.unwrap();
+    assert!(store.get_sip_trunk(a.ws, t.id).await.unwrap().unwrap().registration.is_none());
     store.delete_sip_trunk(a.ws, t.id).await.unwrap();
     assert!(store.list_sip_trunks(a.ws).await.unwrap().is_empty());
 }

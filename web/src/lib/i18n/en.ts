@@ -211,5 +211,6 @@ export const en = {
   'voice.trunks': 'SIP trunks', 'voice.trunksHint': 'Your telephony provider: outgoing calls leave through the first trunk.', 'voice.addTrunk': 'Add trunk',
   'voice.host': 'Host', 'voice.port': 'Port', 'voice.transport': 'Transport', 'voice.username': 'Username', 'voice.passwordKept': 'Stored — leave empty to keep',
   'voice.removePassword': 'Remove the stored password', 'voice.inboundIps': 'Accept inbound calls from IPs', 'voice.register': 'Register to the provider',
+  'voice.registration.registering': 'Registering', 'voice.registration.registered': 'Registered', 'voice.registration.failed': 'Registration failed',
   'voice.inboundAuth': 'Inbound calls authenticate', 'voice.passwordStored': 'Stored', 'voice.noTrunks': 'No trunks yet', 'voice.confirmRemoveTrunk': 'Remove trunk “{name}”?',
 };

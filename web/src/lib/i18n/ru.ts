@@ -212,5 +212,6 @@ export const ru: Partial<Record<keyof typeof en, string>> = {
   'voice.trunks': 'SIP-транки', 'voice.trunksHint': 'Ваш оператор связи: исходящие звонки идут через первый транк.', 'voice.addTrunk': 'Добавить транк',
   'voice.host': 'Хост', 'voice.port': 'Порт', 'voice.transport': 'Транспорт', 'voice.username': 'Логин', 'voice.passwordKept': 'Сохранён — оставьте пустым, чтобы не менять',
   'voice.removePassword': 'Удалить сохранённый пароль', 'voice.inboundIps': 'Принимать входящие с IP', 'voice.register': 'Регистрироваться у оператора',
+  'voice.registration.registering': 'Регистрация', 'voice.registration.registered': 'Зарегистрирован', 'voice.registration.failed': 'Ошибка регистрации',
   'voice.inboundAuth': 'Входящие с аутентификацией', 'voice.passwordStored': 'Сохранён', 'voice.noTrunks': 'Транков пока нет', 'voice.confirmRemoveTrunk': 'Удалить транк «{name}»?',
 };

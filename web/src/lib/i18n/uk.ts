@@ -212,5 +212,6 @@ export const uk: Partial<Record<keyof typeof en, string>> = {
   'voice.trunks': 'SIP-транки', 'voice.trunksHint': 'Ваш оператор зв’язку: вихідні дзвінки йдуть через перший транк.', 'voice.addTrunk': 'Додати транк',
   'voice.host': 'Хост', 'voice.port': 'Порт', 'voice.transport': 'Транспорт', 'voice.username': 'Логін', 'voice.passwordKept': 'Збережено — залиште порожнім, щоб не змінювати',
   'voice.removePassword': 'Видалити збережений пароль', 'voice.inboundIps': 'Приймати вхідні з IP', 'voice.register': 'Реєструватися в оператора',
+  'voice.registration.registering': 'Реєстрація', 'voice.registration.registered': 'Зареєстровано', 'voice.registration.failed': 'Помилка реєстрації',
   'voice.inboundAuth': 'Вхідні з автентифікацією', 'voice.passwordStored': 'Збережено', 'voice.noTrunks': 'Транків поки немає', 'voice.confirmRemoveTrunk': 'Видалити транк «{name}»?',
 };
