@@ -49,37 +49,43 @@ pub fn random_secret() -> String {
 /// hashing threads, one per core, is as fast and bounds both.
 type HashJob = Box<dyn FnOnce() + Send>;
 
-fn hashing_queue() -> &'static std::sync::mpsc::Sender<HashJob> {
-    static QUEUE: OnceLock<std::sync::mpsc::Sender<HashJob>> = OnceLock::new();
-    QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+/// One queue per hashing thread, served in turn (every job costs the same),
+/// so each thread waits on its own queue and can notice it is idle.
+struct HashingThreads {
+    queues: Vec<std::sync::mpsc::Sender<HashJob>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+fn hashing_threads() -> &'static HashingThreads {
+    static THREADS: OnceLock<HashingThreads> = OnceLock::new();
+    THREADS.get_or_init(|| {
+        let mut queues = Vec::new();
         for i in 0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) {
-            let rx = rx.clone();
+            let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
             let spawned = std::thread::Builder::new().name(format!("password-hash-{i}")).spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(rx) => rx.recv_timeout(HASHING_IDLE),
-                    Err(_) => return,
-                };
-                match job {
+                match rx.recv_timeout(HASHING_IDLE) {
                     Ok(job) => job(),
                     // Idle: give the 19 MiB back until the next login.
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => release_blocks(),
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "could not start a password hashing thread");
+            match spawned {
+                Ok(_) => queues.push(tx),
+                Err(e) => tracing::error!(error = %e, "could not start a password hashing thread"),
             }
         }
-        tx
+        HashingThreads { queues, next: std::sync::atomic::AtomicUsize::new(0) }
     })
 }
 
 /// Runs `f` on a hashing thread; None if none could be started.
 async fn on_hashing_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    hashing_queue()
+    let threads = hashing_threads();
+    let n = threads.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let queue = threads.queues.get(n % threads.queues.len().max(1))?;
+    queue
         .send(Box::new(move || {
             let _ = tx.send(f());
         }))
@@ -111,10 +117,14 @@ fn release_blocks() {
         if let Ok(mut b) = blocks.try_borrow_mut()
             && b.capacity() > 0
         {
+            BLOCK_BYTES_HELD.fetch_sub(b.capacity() * std::mem::size_of::<argon2::Block>(), std::sync::atomic::Ordering::Relaxed);
             *b = Vec::new();
         }
     });
 }
+
+/// Argon2 block memory the process holds, all threads together.
+static BLOCK_BYTES_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Argon2 into this thread's reused 19 MiB of blocks: the crate's own
 /// `hash_password` allocates them per call, and malloc keeps each freed
@@ -126,7 +136,9 @@ fn argon2_into(argon: &Argon2, password: &[u8], salt: &[u8], out: &mut [u8]) -> 
         let mut blocks = blocks.borrow_mut();
         let need = argon.params().block_count();
         if blocks.len() < need {
+            let before = blocks.capacity();
             blocks.resize(need, argon2::Block::default());
+            BLOCK_BYTES_HELD.fetch_add((blocks.capacity() - before) * std::mem::size_of::<argon2::Block>(), std::sync::atomic::Ordering::Relaxed);
         }
         argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..need])
     })
@@ -313,6 +325,16 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(token_hash(&a), token_hash(&a));
         assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_give_their_memory_back_when_idle() {
+        let held = || BLOCK_BYTES_HELD.load(std::sync::atomic::Ordering::Relaxed);
+        let h = hash_password("correct horse").await.unwrap();
+        assert!(verify_password("correct horse", Some(h)).await);
+        assert!(held() >= 19 * 1024 * 1024, "a hashing thread holds its blocks right after a hash: {}", held());
+        tokio::time::sleep(HASHING_IDLE * 2 + std::time::Duration::from_millis(500)).await;
+        assert_eq!(held(), 0, "idle hashing threads released their blocks");
     }
 
     #[tokio::test]
