@@ -26,8 +26,11 @@ use switchboard_core::{UserId, WorkspaceId};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-/// Frames queued per socket before it counts as lagging.
-const QUEUE: usize = 256;
+/// Frames queued per socket before it counts as lagging: as many as the
+/// bus holds for a lagging receiver. The queue allocates as it fills (in
+/// blocks of 32), so an idle socket pays nothing for the room; with 256 a
+/// burst of 2,000 messages/s made agent sockets resync.
+const QUEUE: usize = 4096;
 
 /// The node's socket registry; cheap to clone.
 #[derive(Clone, Default)]
