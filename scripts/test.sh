@@ -10,6 +10,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The email end-to-end test runs a real IMAP (dovecot) and SMTP (OpenSMTPD) server.
 [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd dovecot-lmtpd)
+# Its submission service is the TLS (SMTPS, STARTTLS) front of the SMTP server.
+[ -x /usr/lib/dovecot/submission ] || need_apt+=(dovecot-submissiond)
 [ -x /usr/sbin/smtpd ] || need_apt+=(opensmtpd)
 # Voice tests: SIPp and baresip as real SIP peers, espeak-ng for prompts.
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)

@@ -10,7 +10,7 @@
 //! message's own `Message-ID` ([`dedup_key`]).
 
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use mail_parser::{MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -331,6 +331,8 @@ pub struct OutboundEmail {
     pub in_reply_to: Option<String>,
     /// That message's `References` (no brackets), oldest first.
     pub references: Vec<String>,
+    /// Files sent with the reply (the mail becomes multipart/mixed).
+    pub attachments: Vec<EmailAttachment>,
 }
 
 fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, EmailError> {
@@ -344,8 +346,7 @@ pub fn build(mail: &OutboundEmail) -> Result<Vec<u8>, EmailError> {
         .from(mailbox(mail.from_name.as_deref(), &mail.from_address)?)
         .to(mailbox(mail.to_name.as_deref(), &mail.to_address)?)
         .subject(mail.subject.clone())
-        .message_id(Some(mail.message_id.clone()))
-        .header(ContentType::TEXT_PLAIN);
+        .message_id(Some(mail.message_id.clone()));
     if let Some(parent) = &mail.in_reply_to {
         b = b.in_reply_to(format!("<{parent}>"));
         let mut refs: Vec<&String> = mail.references.iter().collect();
@@ -355,7 +356,18 @@ pub fn build(mail: &OutboundEmail) -> Result<Vec<u8>, EmailError> {
         let refs = refs.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" ");
         b = b.references(refs);
     }
-    let msg = b.body(mail.body.clone()).map_err(|e| EmailError::Build(e.to_string()))?;
+    let msg = if mail.attachments.is_empty() {
+        b.header(ContentType::TEXT_PLAIN).body(mail.body.clone())
+    } else {
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone()));
+        for (i, file) in mail.attachments.iter().enumerate() {
+            let name = file.filename.clone().filter(|f| !f.trim().is_empty()).unwrap_or_else(|| format!("attachment-{}", i + 1));
+            let kind = ContentType::parse(&file.mime_type).unwrap_or_else(|_| ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN));
+            parts = parts.singlepart(Attachment::new(name).body(file.data.clone(), kind));
+        }
+        b.multipart(parts)
+    };
+    let msg = msg.map_err(|e| EmailError::Build(e.to_string()))?;
     Ok(msg.formatted())
 }
 
@@ -480,6 +492,7 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n";
             message_id: new_message_id("msg-91", "support@shop.test"),
             in_reply_to: Some("abc123@example.com".into()),
             references: vec!["first@example.com".into()],
+            attachments: vec![],
         };
         let raw = build(&mail).unwrap();
         let p = parse(&raw).unwrap();
@@ -493,6 +506,34 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n";
     }
 
     #[test]
+    fn reply_with_files_is_multipart_and_parses_back() {
+        let pdf = b"%PDF-1.4 binary \x00\xff".to_vec();
+        let mail = OutboundEmail {
+            from_address: "support@shop.test".into(),
+            from_name: None,
+            to_address: "ann@example.com".into(),
+            to_name: None,
+            subject: "Re: x".into(),
+            body: "See the invoice.".into(),
+            message_id: new_message_id("msg-92", "support@shop.test"),
+            in_reply_to: None,
+            references: vec![],
+            attachments: vec![
+                EmailAttachment { filename: Some("invoice.pdf".into()), mime_type: "application/pdf".into(), data: pdf.clone() },
+                EmailAttachment { filename: None, mime_type: "not a type".into(), data: b"x".to_vec() },
+            ],
+        };
+        let p = parse(&build(&mail).unwrap()).unwrap();
+        assert_eq!(p.text, "See the invoice.");
+        assert_eq!(p.attachments.len(), 2);
+        assert_eq!(p.attachments[0].filename.as_deref(), Some("invoice.pdf"));
+        assert_eq!(p.attachments[0].mime_type, "application/pdf");
+        assert_eq!(p.attachments[0].data, pdf);
+        assert_eq!(p.attachments[1].filename.as_deref(), Some("attachment-2"));
+        assert_eq!(p.attachments[1].mime_type, "application/octet-stream");
+    }
+
+    #[test]
     fn subjects_and_ids() {
         assert_eq!(reply_subject(Some("RE: hi")), "RE: hi");
         assert_eq!(reply_subject(Some("  ")), "Re: your message");
@@ -501,7 +542,7 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n";
         assert_eq!(new_message_id("u1", "nodomain"), "<u1@switchboard.invalid>");
         assert!(matches!(build(&OutboundEmail {
             from_address: "bad".into(), from_name: None, to_address: "a@b.test".into(), to_name: None,
-            subject: "s".into(), body: "b".into(), message_id: "<m@b.test>".into(), in_reply_to: None, references: vec![],
+            subject: "s".into(), body: "b".into(), message_id: "<m@b.test>".into(), in_reply_to: None, references: vec![], attachments: vec![],
         }), Err(EmailError::BadAddress(_))));
     }
 }

@@ -653,6 +653,41 @@ pub fn send_media(
     request(base, bot_token, kind.method(), body)
 }
 
+/// `sendPhoto` / `sendDocument` / … uploading the file itself as
+/// `multipart/form-data` (the Bot API's third way of sending a file,
+/// beside a URL and a `file_id`): the file in the method's field, the
+/// other parameters as form fields. An empty caption is left out.
+#[allow(clippy::too_many_arguments)]
+pub fn send_upload(
+    base: &str,
+    bot_token: &str,
+    chat_id: &str,
+    kind: MediaKind,
+    filename: &str,
+    content_type: &str,
+    data: Vec<u8>,
+    caption: Option<&str>,
+) -> crate::provider::MultipartRequest {
+    let mut fields = vec![("chat_id".to_owned(), chat_id.trim().to_owned())];
+    if let Some(caption) = caption.filter(|c| !c.is_empty()) {
+        fields.push(("caption".to_owned(), caption.to_owned()));
+    }
+    crate::provider::MultipartRequest {
+        url: method_url(base, bot_token, kind.method()),
+        headers: Vec::new(),
+        fields,
+        file: crate::provider::Upload {
+            field: kind.field().to_owned(),
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            data,
+        },
+    }
+}
+
+/// Captions of media messages are limited to 1024 characters.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+
 /// `answerCallbackQuery`: stops the spinner on the button the customer
 /// pressed (see [`ParsedUpdate::callback_query_id`]).
 pub fn answer_callback_query(base: &str, bot_token: &str, callback_query_id: &str) -> SendRequest {

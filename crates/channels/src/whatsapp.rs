@@ -684,7 +684,7 @@ impl MediaKind {
     }
 
     /// Audio and stickers take no caption.
-    fn takes_caption(self) -> bool {
+    pub fn takes_caption(self) -> bool {
         matches!(self, MediaKind::Image | MediaKind::Video | MediaKind::Document)
     }
 }
@@ -709,6 +709,65 @@ pub struct OutboundMedia<'a> {
     pub caption: Option<&'a str>,
     /// Shown for documents only.
     pub filename: Option<&'a str>,
+}
+
+impl MediaKind {
+    /// The message type a file is sent as: images WhatsApp shows inline
+    /// (JPEG, PNG), its audio and video formats, and a document otherwise.
+    pub fn for_mime(mime_type: &str) -> MediaKind {
+        let mime = mime_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "image/jpeg" | "image/png" => MediaKind::Image,
+            "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => MediaKind::Audio,
+            "video/mp4" | "video/3gpp" => MediaKind::Video,
+            _ => MediaKind::Document,
+        }
+    }
+}
+
+/// `POST /{phone_number_id}/media`: uploads a file (multipart: `file`,
+/// `type`, `messaging_product=whatsapp`); Meta answers `{"id": …}`, the id
+/// a media message then names.
+pub fn upload_media(
+    base: &str,
+    phone_number_id: &str,
+    access_token: &str,
+    filename: &str,
+    content_type: &str,
+    data: Vec<u8>,
+) -> crate::provider::MultipartRequest {
+    crate::provider::MultipartRequest {
+        url: format!("{}/{API_VERSION}/{phone_number_id}/media", base.trim_end_matches('/')),
+        headers: vec![auth_header(access_token)],
+        fields: vec![("messaging_product".to_owned(), "whatsapp".to_owned()), ("type".to_owned(), content_type.to_owned())],
+        file: crate::provider::Upload {
+            field: "file".to_owned(),
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            data,
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct Uploaded {
+    id: String,
+}
+
+/// The media id of an upload, or the send's outcome when there is none
+/// (an upload sends nothing to the customer, so any failure may be retried
+/// or is permanent as for a send).
+pub fn parse_upload_response(http_status: u16, retry_after: Option<&str>, body: &[u8]) -> Result<String, SendOutcome> {
+    if (200..300).contains(&http_status) {
+        return match serde_json::from_slice::<Uploaded>(body) {
+            Ok(u) if !u.id.is_empty() => Ok(u.id),
+            _ => Err(SendOutcome::Retry { after_secs: None, reason: format!("WhatsApp answered the upload {http_status} without a media id") }),
+        };
+    }
+    Err(match parse_send_response(http_status, retry_after, body) {
+        SendOutcome::Sent { .. } => SendOutcome::Retry { after_secs: None, reason: "unexpected upload answer".to_owned() },
+        other => other,
+    })
 }
 
 /// A media message by link or uploaded id: `{"type":"image","image":{"link"|"id","caption"}}`.
@@ -852,6 +911,23 @@ pub fn window_open(last_customer_message_at_secs: i64, now_secs: i64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn upload_is_multipart_and_its_answer_gives_the_id() {
+        let req = upload_media("http://emu/", "106540352242922", "tok", "a.pdf", "application/pdf", b"%PDF".to_vec());
+        assert_eq!(req.url, format!("http://emu/{API_VERSION}/106540352242922/media"));
+        assert!(req.headers.iter().any(|(k, v)| k == "Authorization" && v == "Bearer tok"));
+        assert!(req.fields.contains(&("messaging_product".to_owned(), "whatsapp".to_owned())));
+        assert_eq!(req.file.field, "file");
+        assert_eq!(parse_upload_response(200, None, br#"{"id":"4490709327384033"}"#), Ok("4490709327384033".to_owned()));
+        assert!(matches!(parse_upload_response(200, None, b"{}"), Err(SendOutcome::Retry { .. })));
+        assert!(matches!(parse_upload_response(429, Some("7"), b"{}"), Err(SendOutcome::Retry { after_secs: Some(7), .. })));
+        let denied = br#"{"error":{"message":"(#100) Invalid parameter","type":"OAuthException","code":100}}"#;
+        assert!(matches!(parse_upload_response(400, None, denied), Err(SendOutcome::Permanent { .. })));
+        assert_eq!(MediaKind::for_mime("image/png"), MediaKind::Image);
+        assert_eq!(MediaKind::for_mime("image/gif"), MediaKind::Document);
+        assert_eq!(MediaKind::for_mime("audio/ogg; codecs=opus"), MediaKind::Audio);
+    }
+
     use super::*;
 
     const PNID: &str = "106540352242922";

@@ -11,6 +11,10 @@ enum Kind {
     Port,
     Bool,
     TextList,
+    /// One of the listed words.
+    OneOf(&'static [&'static str]),
+    /// PEM certificates (a CA to trust).
+    Pem,
 }
 
 /// (key, kind, required on create)
@@ -50,7 +54,16 @@ fn keys(channel: Channel) -> &'static [(&'static str, Kind, bool)] {
             ("smtp_port", Port, false),
             ("username", Text, true),
             ("password", Text, true),
+            // Legacy switch: `false` is plain IMAP and SMTP; otherwise the
+            // per-server modes below decide (implicit TLS by default).
             ("tls", Bool, false),
+            // `tls`: IMAPS (993); `none`: plain IMAP (143).
+            ("imap_security", OneOf(&["tls", "none"]), false),
+            // `tls`: SMTPS (465); `starttls`: submission (587); `none`: plain (25).
+            ("smtp_security", OneOf(&["tls", "starttls", "none"]), false),
+            // A CA (PEM) trusted besides the public roots, for a
+            // self-hosted server's own certificate authority.
+            ("ca_cert", Pem, false),
         ],
         Channel::Webchat => &[
             ("allowed_origins", TextList, false),
@@ -96,6 +109,10 @@ pub fn check(channel: Channel, config: &Map<String, Value>, partial: bool) -> Re
             Kind::TextList => value
                 .as_array()
                 .is_some_and(|a| a.len() <= 100 && a.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty()))),
+            Kind::OneOf(words) => value.as_str().is_some_and(|s| words.contains(&s)),
+            Kind::Pem => value
+                .as_str()
+                .is_some_and(|s| s.len() <= 64_000 && s.contains("-----BEGIN CERTIFICATE-----") && s.contains("-----END CERTIFICATE-----")),
         };
         if !ok {
             let expected = match kind {
@@ -104,6 +121,8 @@ pub fn check(channel: Channel, config: &Map<String, Value>, partial: bool) -> Re
                 Kind::Port => "a port number",
                 Kind::Bool => "true or false",
                 Kind::TextList => "a list of strings",
+                Kind::OneOf(words) => return Err(ValidationError::new("config", format!("{key} must be one of {}", words.join(", ")))),
+                Kind::Pem => "PEM certificates (-----BEGIN CERTIFICATE-----)",
             };
             return Err(ValidationError::new("config", format!("{key} must be {expected}")));
         }
@@ -142,6 +161,11 @@ mod tests {
         assert!(check(Channel::Webchat, &map(json!({"colour":"red"})), false).is_err());
         assert!(check(Channel::Webchat, &map(json!({"allowed_origins":"https://a.b"})), false).is_err());
         assert!(check(Channel::Viber, &map(json!({"auth_token":"x","api_base_url":"ftp://x"})), false).is_err());
+        assert!(check(Channel::Email, &map(json!({"smtp_security":"starttls","imap_security":"tls"})), true).is_ok());
+        assert!(check(Channel::Email, &map(json!({"imap_security":"starttls"})), true).is_err());
+        assert!(check(Channel::Email, &map(json!({"ca_cert":"not a certificate"})), true).is_err());
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(check(Channel::Email, &map(json!({"ca_cert": pem})), true).is_ok());
     }
 
     #[test]

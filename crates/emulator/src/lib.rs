@@ -83,6 +83,10 @@ fn router(inner: Arc<Inner>) -> Router {
             "/{version}/{phone_number_id}/messages",
             post(whatsapp::send_message),
         )
+        .route(
+            "/{version}/{phone_number_id}/media",
+            post(whatsapp::upload_media),
+        )
         .route("/{version}/me/messages", post(messenger::send_message))
         .route("/{version}/{media_id}", get(whatsapp::media_info))
         .route("/media/{media_id}", get(whatsapp::media_download))
@@ -244,6 +248,12 @@ impl Emulator {
     /// Accepted sends (2xx answers), oldest first, at most `SENT_CAP`.
     /// The public CDN URL of a file added with `add_media` (Messenger,
     /// Instagram and Viber attachments point at such URLs).
+    /// The MIME type and bytes of media the emulator holds (added by a
+    /// test, or uploaded by the product in a multipart send).
+    pub fn media_bytes(&self, media_id: &str) -> Option<(String, Vec<u8>)> {
+        self.inner.media(media_id).map(|m| (m.mime_type, m.bytes))
+    }
+
     pub fn cdn_url(&self, media_id: &str) -> String {
         format!("{}/cdn/{media_id}", self.base_url())
     }

@@ -3,9 +3,11 @@
 //! answerCallbackQuery, setWebhook, deleteWebhook), file downloads, and the Update payloads
 //! posted to the product with `X-Telegram-Bot-Api-Secret-Token`.
 //!
-//! Parameters come from the query string and/or a JSON body, as the real
-//! API accepts; multipart uploads are not emulated (send media by URL or
-//! by a `file_id` the emulator holds).
+//! Parameters come from the query string and/or a JSON or
+//! `multipart/form-data` body, as the real API accepts. An uploaded file
+//! (a multipart part with a filename) is kept as media: its new `file_id`
+//! stands in the sent parameters, and [`crate::Emulator::media_bytes`]
+//! gives back the bytes that arrived.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,6 +114,7 @@ pub(crate) async fn bot_method(
     State(inner): State<Arc<Inner>>,
     Path((token, method)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     // Method names are case-insensitive in the Bot API.
@@ -127,7 +130,31 @@ pub(crate) async fn bot_method(
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    if !body.is_empty() {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Some(boundary) = multipart_boundary(content_type) {
+        let Some(parts) = parse_multipart(&body, &boundary) else {
+            return bad_request("can't parse multipart/form-data body");
+        };
+        for part in parts {
+            let value = match part.filename {
+                // A file: kept as media, named by its new file_id.
+                Some(_) => inner.add_media(
+                    part.content_type
+                        .as_deref()
+                        .unwrap_or("application/octet-stream"),
+                    part.data,
+                ),
+                None => match String::from_utf8(part.data) {
+                    Ok(text) => text,
+                    Err(_) => return bad_request("can't parse multipart/form-data body"),
+                },
+            };
+            params.insert(part.name, Value::String(value));
+        }
+    } else if !body.is_empty() {
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(fields)) => params.extend(fields),
             _ => return bad_request("can't parse JSON object"),
@@ -188,6 +215,82 @@ pub(crate) async fn bot_method(
                 .into_response()
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+pub(crate) fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut pieces = content_type.split(';');
+    if !pieces
+        .next()?
+        .trim()
+        .eq_ignore_ascii_case("multipart/form-data")
+    {
+        return None;
+    }
+    pieces.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+pub(crate) struct Part {
+    pub(crate) name: String,
+    pub(crate) filename: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) data: Vec<u8>,
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+/// A quoted (or bare) parameter of a `Content-Disposition` header.
+fn disposition_param(header: &str, key: &str) -> Option<String> {
+    header.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578); `None` when it
+/// is malformed.
+pub(crate) fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
+    let delimiter = format!("--{boundary}");
+    let mut at = find(body, delimiter.as_bytes(), 0)? + delimiter.len();
+    let mut parts = Vec::new();
+    loop {
+        if body.get(at..at + 2)? == b"--" {
+            return Some(parts);
+        }
+        let head_start = find(body, b"\r\n", at)? + 2;
+        let head_end = find(body, b"\r\n\r\n", head_start)?;
+        let head = std::str::from_utf8(body.get(head_start..head_end)?).ok()?;
+        let next = find(body, format!("\r\n{delimiter}").as_bytes(), head_end + 4)?;
+        let (mut name, mut filename, mut content_type) = (None, None, None);
+        for line in head.split("\r\n") {
+            let (k, v) = line.split_once(':')?;
+            if k.trim().eq_ignore_ascii_case("content-disposition") {
+                name = disposition_param(v, "name");
+                filename = disposition_param(v, "filename");
+            } else if k.trim().eq_ignore_ascii_case("content-type") {
+                content_type = Some(v.trim().to_owned());
+            }
+        }
+        parts.push(Part {
+            name: name?,
+            filename,
+            content_type,
+            data: body.get(head_end + 4..next)?.to_vec(),
+        });
+        at = next + 2 + delimiter.len();
     }
 }
 
@@ -470,6 +573,27 @@ mod tests {
         assert_eq!(chat_id(&params(json!("-100123"))), Some(-100123));
         assert_eq!(chat_id(&params(json!("@channel"))), None);
         assert_eq!(chat_id(&params(json!(0))), None);
+    }
+
+    #[test]
+    fn multipart_bodies_parse() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n42\r\n--XyZ\r\n\
+Content-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x00\r\n\xff\r\n--XyZ--\r\n";
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=XyZ").as_deref(),
+            Some("XyZ")
+        );
+        assert_eq!(multipart_boundary("application/json"), None);
+        let parts = parse_multipart(body, "XyZ").expect("a valid body");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].name.as_str(), parts[0].data.as_slice()),
+            ("chat_id", &b"42"[..])
+        );
+        assert_eq!(parts[1].filename.as_deref(), Some("a.png"));
+        assert_eq!(parts[1].content_type.as_deref(), Some("image/png"));
+        assert_eq!(parts[1].data, b"\x00\r\n\xff");
+        assert!(parse_multipart(b"--XyZ\r\nbroken", "XyZ").is_none());
     }
 
     #[test]

@@ -539,6 +539,49 @@ impl Inner {
     }
 }
 
+/// `POST /{version}/{phone_number_id}/media`: a `multipart/form-data`
+/// upload (`messaging_product=whatsapp`, `type`, and the `file`), kept as
+/// media; answers `{"id": …}`.
+pub(crate) async fn upload_media(
+    State(inner): State<Arc<Inner>>,
+    Path((_version, _phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(&inner, &headers) {
+        return unauthorized(&inner);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(parts) = crate::telegram::multipart_boundary(content_type)
+        .and_then(|b| crate::telegram::parse_multipart(&body, &b))
+    else {
+        return invalid_parameter(&inner, "the upload must be multipart/form-data");
+    };
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_none())
+            .and_then(|p| std::str::from_utf8(&p.data).ok())
+    };
+    if text("messaging_product") != Some("whatsapp") {
+        return invalid_parameter(&inner, "messaging_product is required and must be whatsapp");
+    }
+    let Some(file) = parts
+        .iter()
+        .find(|p| p.name == "file" && p.filename.is_some())
+    else {
+        return invalid_parameter(&inner, "file is required");
+    };
+    let mime_type = text("type")
+        .or(file.content_type.as_deref())
+        .unwrap_or("application/octet-stream");
+    let id = inner.add_media(mime_type, file.data.clone());
+    Json(json!({ "id": id })).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

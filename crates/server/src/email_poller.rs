@@ -5,16 +5,24 @@
 //! the mail unseen: the next poll reads it again and the dedup key
 //! (email:<inbox>:<Message-ID>) makes that a no-op.
 //!
-//! Connections are plain TCP: an inbox with `tls` on (the default) is
-//! reported as failing on every poll until TLS is built.
+//! The IMAP server is reached over implicit TLS (IMAPS, port 993) unless
+//! the inbox says `imap_security: none` (or the legacy `tls: false`).
+//! Certificates are checked against the public roots plus the inbox's own
+//! `ca_cert`; an untrusted certificate is never accepted. Each poll's
+//! outcome is kept in the inbox's config as `mail_status` (`ok`, `at`,
+//! and the reason in `error`) for the admin to see; it is written only
+//! when it changes.
 
 use crate::state::AppState;
 use futures_util::TryStreamExt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use switchboard_channels::email;
 use switchboard_core::*;
-use switchboard_store::{ContactFields, ConversationPatch, EmailRecord, InboundMessage, NewAttachment, ProviderIdentity, UploadOwner};
+use switchboard_store::{ContactFields, ConversationPatch, EmailRecord, InboundMessage, InboxPatch, NewAttachment, ProviderIdentity, UploadOwner};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 
 /// One mailbox's whole poll (connect, login, fetch, store) may take this long.
 const POLL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,11 +50,18 @@ async fn run(st: AppState, poll: Duration) {
             }
         };
         for inbox in inboxes {
-            match tokio::time::timeout(POLL_TIMEOUT, poll_inbox(&st, &inbox)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(inbox = inbox.id.0, error = %e, "email: polling the mailbox failed"),
-                Err(_) => tracing::warn!(inbox = inbox.id.0, "email: polling the mailbox timed out"),
-            }
+            let outcome = match tokio::time::timeout(POLL_TIMEOUT, poll_inbox(&st, &inbox)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    tracing::warn!(inbox = inbox.id.0, error = %e, "email: polling the mailbox failed");
+                    Err(format!("{e:#}"))
+                }
+                Err(_) => {
+                    tracing::warn!(inbox = inbox.id.0, "email: polling the mailbox timed out");
+                    Err("polling the mailbox timed out".to_owned())
+                }
+            };
+            record_status(&st, &inbox, outcome).await;
         }
     }
 }
@@ -55,20 +70,111 @@ fn config_port(inbox: &Inbox, key: &str, default: u16) -> u16 {
     inbox.config.get(key).and_then(|v| v.as_u64()).and_then(|p| u16::try_from(p).ok()).unwrap_or(default)
 }
 
-/// Whether the inbox's mail servers are reached over TLS (the default).
-pub fn uses_tls(inbox: &Inbox) -> bool {
+/// The legacy switch: `tls: false` means plain IMAP and SMTP.
+fn legacy_tls(inbox: &Inbox) -> bool {
     inbox.config.get("tls").and_then(|v| v.as_bool()).unwrap_or(true)
 }
 
-async fn poll_inbox(st: &AppState, inbox: &Inbox) -> anyhow::Result<()> {
-    if uses_tls(inbox) {
-        anyhow::bail!("TLS connections to mail servers are not built yet: set tls to false (plain IMAP/SMTP)");
+/// How a mail server is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain, upgraded with STARTTLS before anything else (SMTP 587).
+    StartTls,
+    /// Plain TCP.
+    Plain,
+}
+
+pub fn imap_security(inbox: &Inbox) -> Security {
+    match inbox.config_str("imap_security") {
+        Some("none") => Security::Plain,
+        Some(_) => Security::Tls,
+        None if legacy_tls(inbox) => Security::Tls,
+        None => Security::Plain,
     }
+}
+
+pub fn smtp_security(inbox: &Inbox) -> Security {
+    match inbox.config_str("smtp_security") {
+        Some("none") => Security::Plain,
+        Some("starttls") => Security::StartTls,
+        Some(_) => Security::Tls,
+        None if legacy_tls(inbox) => Security::Tls,
+        None => Security::Plain,
+    }
+}
+
+/// The inbox's `ca_cert` (PEM) as certificates; none when unset.
+pub fn ca_certs(inbox: &Inbox) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let Some(pem) = inbox.config_str("ca_cert") else { return Ok(Vec::new()) };
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("ca_cert is not readable PEM: {e:?}"))?;
+    if certs.is_empty() {
+        anyhow::bail!("ca_cert holds no certificate");
+    }
+    Ok(certs)
+}
+
+/// A TLS client trusting the public (Mozilla) roots and the inbox's
+/// `ca_cert`, and nothing else.
+fn tls_connector(inbox: &Inbox) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in ca_certs(inbox)? {
+        roots.add(cert).map_err(|e| anyhow::anyhow!("ca_cert cannot be used as a certificate authority: {e}"))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Keeps the poll's outcome in the inbox's `mail_status` when it differs
+/// from the one recorded.
+async fn record_status(st: &AppState, inbox: &Inbox, outcome: Result<(), String>) {
+    let recorded = inbox.config.get("mail_status");
+    let was_ok = recorded.and_then(|r| r.get("ok")).and_then(|v| v.as_bool());
+    let was_error = recorded.and_then(|r| r.get("error")).and_then(|v| v.as_str());
+    if was_ok == Some(outcome.is_ok()) && was_error == outcome.as_ref().err().map(String::as_str) {
+        return;
+    }
+    let mut record = serde_json::Map::new();
+    record.insert("ok".into(), outcome.is_ok().into());
+    record.insert("at".into(), st.now().0.into());
+    if let Err(e) = outcome {
+        record.insert("error".into(), e.into());
+    }
+    let mut config = serde_json::Map::new();
+    config.insert("mail_status".into(), serde_json::Value::Object(record));
+    if let Err(e) = st.store.update_inbox(inbox.workspace_id, inbox.id, InboxPatch { name: None, config: Some(config) }).await {
+        tracing::warn!(inbox = inbox.id.0, error = %e, "email: mailbox status not stored");
+    }
+}
+
+async fn poll_inbox(st: &AppState, inbox: &Inbox) -> anyhow::Result<()> {
+    let host = inbox.config_str("imap_host").ok_or_else(|| anyhow::anyhow!("the inbox has no imap_host"))?;
+    let security = imap_security(inbox);
+    let port = config_port(inbox, "imap_port", if security == Security::Plain { 143 } else { 993 });
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| anyhow::anyhow!("the IMAP server {host}:{port} cannot be reached: {e}"))?;
+    if security == Security::Plain {
+        return poll_mailbox(st, inbox, async_imap::Client::new(tcp)).await;
+    }
+    let connector = tls_connector(inbox)?;
+    let name = ServerName::try_from(host.to_owned()).map_err(|_| anyhow::anyhow!("imap_host {host:?} is not a host name"))?;
+    let tls = connector.connect(name, tcp).await.map_err(|e| anyhow::anyhow!("TLS with the IMAP server {host}:{port} failed: {e}"))?;
+    poll_mailbox(st, inbox, async_imap::Client::new(tls)).await
+}
+
+async fn poll_mailbox<T>(st: &AppState, inbox: &Inbox, client: async_imap::Client<T>) -> anyhow::Result<()>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
     let config = |key: &str| inbox.config_str(key).ok_or_else(|| anyhow::anyhow!("the inbox has no {key}"));
-    let host = config("imap_host")?;
-    let port = config_port(inbox, "imap_port", 143);
-    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
-    let client = async_imap::Client::new(tcp);
     let mut session = client.login(config("username")?, config("password")?).await.map_err(|(e, _)| e)?;
     session.select("INBOX").await?;
     let mut uids: Vec<u32> = session.uid_search("UNSEEN").await?.into_iter().collect();

@@ -124,9 +124,13 @@ async fn deliver(st: &AppState, http: &reqwest::Client, config: &OutboxConfig, i
     let outcome = if inbox.channel == Channel::Email {
         Ok(send_email(st, &inbox, &item).await)
     } else {
-        match request_for(&inbox, &item, now) {
-            Err(reason) => Ok(SendOutcome::Permanent { reason }),
-            Ok(req) => call(http, &inbox, req).await,
+        match st.store.message_files(ws, item.message_id).await {
+            Err(e) => Ok(SendOutcome::Retry { after_secs: None, reason: format!("the message's files are unreadable: {e}") }),
+            Ok(files) if files.is_empty() => match request_for(&inbox, &item, now) {
+                Err(reason) => Ok(SendOutcome::Permanent { reason }),
+                Ok(req) => call(http, &inbox, req).await,
+            },
+            Ok(files) => send_files(http, &inbox, &item, files, now).await,
         }
     };
     let now = st.now();
@@ -210,6 +214,79 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
     }
 }
 
+/// A message with a file, its text the caption. One file per message: a
+/// row makes one customer-visible provider call, which keeps it
+/// exactly-once. Telegram takes the bytes as `multipart/form-data`;
+/// WhatsApp takes an upload to `/media` (invisible to the customer, so
+/// repeating it is harmless), then a media message naming its id.
+async fn send_files(http: &reqwest::Client, inbox: &Inbox, item: &OutboxItem, mut files: Vec<switchboard_store::StoredFile>, now: Timestamp) -> Result<SendOutcome, String> {
+    let permanent = |reason: String| Ok(SendOutcome::Permanent { reason });
+    let Some(to) = item.recipient.as_deref() else { return permanent("this contact has no address on this channel".to_owned()) };
+    let config = |key: &str| inbox.config_str(key).ok_or_else(|| format!("the inbox has no {key}"));
+    if item.template.is_some() {
+        return permanent("a template cannot carry a file".to_owned());
+    }
+    if files.len() > 1 {
+        return permanent(format!("{} takes one file per message: send each file in its own message", inbox.channel));
+    }
+    let file = files.remove(0);
+    let caption = item.content.trim();
+    const MAX_CAPTION_CHARS: usize = 1024;
+    if caption.chars().count() > MAX_CAPTION_CHARS {
+        return permanent(format!("a file's caption is at most {MAX_CAPTION_CHARS} characters: send the text in its own message"));
+    }
+    match inbox.channel {
+        Channel::Telegram => {
+            let token = match config("bot_token") {
+                Ok(t) => t,
+                Err(reason) => return permanent(reason),
+            };
+            let base = inbox.config_str("api_base_url").unwrap_or(telegram::DEFAULT_API_BASE);
+            let kind = telegram::MediaKind::for_mime(&file.content_type);
+            call_upload(http, inbox, telegram::send_upload(base, token, to, kind, &file.filename, &file.content_type, file.data, Some(caption))).await
+        }
+        Channel::Whatsapp => {
+            let last = item.last_inbound_at.map_or(0, |t| t.0 / 1000);
+            if !whatsapp::window_open(last, now.0 / 1000) {
+                return permanent("outside WhatsApp's 24-hour window: only a template can be sent".to_owned());
+            }
+            let (phone, token) = match (config("phone_number_id"), config("access_token")) {
+                (Ok(p), Ok(t)) => (p, t),
+                (Err(reason), _) | (_, Err(reason)) => return permanent(reason),
+            };
+            let kind = whatsapp::MediaKind::for_mime(&file.content_type);
+            if !caption.is_empty() && !kind.takes_caption() {
+                return permanent(format!("WhatsApp shows no text with {} files: send the text in its own message", kind.as_str()));
+            }
+            let base = inbox.config_str("api_base_url").unwrap_or(whatsapp::DEFAULT_API_BASE);
+            let upload = whatsapp::upload_media(base, phone, token, &file.filename, &file.content_type, file.data);
+            let (content_type, body) = upload.encode();
+            let mut r = http.post(&upload.url).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+            for (k, v) in &upload.headers {
+                r = r.header(k.as_str(), v.as_str());
+            }
+            let media_id = match r.send().await {
+                Err(e) => return Ok(SendOutcome::Retry { after_secs: None, reason: format!("the file's upload failed: {}", e.without_url()) }),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let body = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) => return Ok(SendOutcome::Retry { after_secs: None, reason: format!("the file's upload was cut off: {}", e.without_url()) }),
+                    };
+                    match whatsapp::parse_upload_response(status, retry_after.as_deref(), &body) {
+                        Ok(id) => id,
+                        Err(outcome) => return Ok(outcome),
+                    }
+                }
+            };
+            let media = whatsapp::OutboundMedia { kind, source: whatsapp::MediaSource::Id(&media_id), caption: Some(caption), filename: Some(&file.filename) };
+            call(http, inbox, whatsapp::send_media(base, phone, token, to, &media, &provider::idempotency_key(item.message_id.0))).await
+        }
+        other => permanent(format!("sending files on {other} is not built yet")),
+    }
+}
+
 /// An agent's reply as an email over SMTP, threaded under the customer's
 /// latest mail. Our Message-ID is recorded before the send (a later answer
 /// names it) and is the provider id of the sent message.
@@ -221,14 +298,48 @@ async fn send_email(st: &AppState, inbox: &Inbox, item: &OutboxItem) -> SendOutc
     let (Some(from), Some(host)) = (inbox.config_str("address"), inbox.config_str("smtp_host")) else {
         return permanent("the inbox has no address or smtp_host".to_owned());
     };
-    if crate::email_poller::uses_tls(inbox) {
-        return permanent("TLS connections to mail servers are not built yet: set tls to false (plain SMTP)".to_owned());
-    }
-    let port = inbox.config.get("smtp_port").and_then(|v| v.as_u64()).and_then(|p| u16::try_from(p).ok()).unwrap_or(25);
+    use crate::email_poller::Security;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let security = crate::email_poller::smtp_security(inbox);
+    let default_port = match security {
+        Security::Tls => 465,
+        Security::StartTls => 587,
+        Security::Plain => 25,
+    };
+    let port = inbox.config.get("smtp_port").and_then(|v| v.as_u64()).and_then(|p| u16::try_from(p).ok()).unwrap_or(default_port);
+    // The public roots plus the inbox's own CA; never an unchecked certificate.
+    let tls = match security {
+        Security::Plain => Tls::None,
+        Security::Tls | Security::StartTls => {
+            let mut params = TlsParameters::builder(host.to_owned());
+            let certs = match crate::email_poller::ca_certs(inbox) {
+                Ok(c) => c,
+                Err(e) => return permanent(format!("{e:#}")),
+            };
+            for der in certs {
+                match Certificate::from_der(der.to_vec()) {
+                    Ok(c) => params = params.add_root_certificate(c),
+                    Err(e) => return permanent(format!("ca_cert cannot be used: {e}")),
+                }
+            }
+            match params.build_rustls() {
+                Ok(p) if security == Security::Tls => Tls::Wrapper(p),
+                Ok(p) => Tls::Required(p),
+                Err(e) => return permanent(format!("no TLS client for the SMTP server: {e}")),
+            }
+        }
+    };
     let ws = item.workspace_id;
     let thread = match st.store.email_thread(ws, item.conversation_id).await {
         Ok(t) => t,
         Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("thread unreadable: {e}") },
+    };
+    let attachments = match st.store.message_files(ws, item.message_id).await {
+        Ok(files) => files
+            .into_iter()
+            .map(|f| email::EmailAttachment { filename: Some(f.filename), mime_type: f.content_type, data: f.data })
+            .collect(),
+        Err(e) => return SendOutcome::Retry { after_secs: None, reason: format!("the message's files are unreadable: {e}") },
     };
     let message_id = email::new_message_id(&format!("sb-{}-{}", ws.0, item.message_id.0), from);
     let bare_id = message_id.trim_start_matches('<').trim_end_matches('>').to_owned();
@@ -242,6 +353,7 @@ async fn send_email(st: &AppState, inbox: &Inbox, item: &OutboxItem) -> SendOutc
         message_id,
         in_reply_to: thread.latest_inbound_id.clone(),
         references: Vec::new(),
+        attachments,
     };
     let raw = match email::build(&mail) {
         Ok(r) => r,
@@ -255,7 +367,7 @@ async fn send_email(st: &AppState, inbox: &Inbox, item: &OutboxItem) -> SendOutc
         _ => return permanent(format!("bad address: {from} or {to}")),
     };
     let transport = |with_credentials: bool| {
-        let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).timeout(Some(SEND_TIMEOUT));
+        let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).tls(tls.clone()).timeout(Some(SEND_TIMEOUT));
         if with_credentials && let (Some(user), Some(pass)) = (inbox.config_str("username"), inbox.config_str("password")) {
             t = t.credentials(lettre::transport::smtp::authentication::Credentials::new(user.to_owned(), pass.to_owned()));
         }
@@ -293,6 +405,20 @@ async fn call(http: &reqwest::Client, inbox: &Inbox, req: SendRequest) -> Result
     for (k, v) in &req.headers {
         r = r.header(k.as_str(), v.as_str());
     }
+    answer(inbox, r).await
+}
+
+/// [`call`] with a `multipart/form-data` body.
+async fn call_upload(http: &reqwest::Client, inbox: &Inbox, req: provider::MultipartRequest) -> Result<SendOutcome, String> {
+    let (content_type, body) = req.encode();
+    let mut r = http.post(&req.url).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+    for (k, v) in &req.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    answer(inbox, r).await
+}
+
+async fn answer(inbox: &Inbox, r: reqwest::RequestBuilder) -> Result<SendOutcome, String> {
     let resp = match r.send().await {
         Ok(resp) => resp,
         // Never connected: the provider has nothing.

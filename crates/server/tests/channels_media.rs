@@ -209,3 +209,108 @@ async fn messenger_attachment_url_is_downloaded() {
     let (status, bytes) = w.download(&files[0]).await;
     assert_eq!((status, bytes == image), (200, true));
 }
+
+/// An agent's reply with a file reaches Telegram as a multipart upload of
+/// the bytes (`sendPhoto`, the text as caption); two files in one message
+/// fail with the reason shown, nothing sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_reply_with_a_file_uploads_the_bytes() {
+    let dir = TempDir::new("sb-tg-upload").unwrap();
+    let w = world(&dir, &[]).await;
+    let delivery = w.emu.telegram_inbound_text(&w.tg_hook, TG_SECRET, 5550009, "Olga", "Send me the label").await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let messages = w.thread("telegram", "Olga").await;
+    let conv = messages[0]["conversation_id"].as_i64().unwrap();
+    let image = png();
+    let upload = w.path(&format!("/conversations/{conv}/attachments?filename=label.png"));
+    let (status, file) = w.admin.raw(reqwest::Method::POST, &upload, "image/png", image.clone()).await;
+    assert_eq!(status, 201, "{file}");
+    let (status, sent) =
+        w.admin.post(&w.path(&format!("/conversations/{conv}/messages")), json!({"content": "Here it is", "attachment_ids": [file["id"]]})).await;
+    assert_eq!(status, 201, "{sent}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let photo = loop {
+        if let Some(m) = w.emu.sent().into_iter().find(|m| m.to == "5550009" && m.body.get("photo").is_some()) {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no sendPhoto reached the emulator: {:?}", w.emu.sent());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(photo.body["caption"], "Here it is");
+    assert_eq!(photo.body["chat_id"], "5550009");
+    let media_id = photo.body["photo"].as_str().unwrap();
+    assert_eq!(w.emu.media_bytes(media_id), Some(("image/png".to_owned(), image.clone())), "the bytes the agent uploaded");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let m = w.thread("telegram", "Olga").await.into_iter().find(|m| m["id"] == sent["id"]).unwrap();
+        if m["status"] == "sent" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not marked sent: {m}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Two files: Telegram takes one per message; the agent is told.
+    let mut ids = Vec::new();
+    for name in ["a.pdf", "b.pdf"] {
+        let upload = w.path(&format!("/conversations/{conv}/attachments?filename={name}"));
+        let (status, file) = w.admin.raw(reqwest::Method::POST, &upload, "application/pdf", b"%PDF-1.4".to_vec()).await;
+        assert_eq!(status, 201, "{file}");
+        ids.push(file["id"].clone());
+    }
+    let (status, two) = w.admin.post(&w.path(&format!("/conversations/{conv}/messages")), json!({"content": "Both", "attachment_ids": ids})).await;
+    assert_eq!(status, 201, "{two}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let failed = loop {
+        let m = w.thread("telegram", "Olga").await.into_iter().find(|m| m["id"] == two["id"]).unwrap();
+        if m["status"] == "failed" {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not marked failed: {m}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(failed["failure_reason"].as_str().unwrap_or_default().contains("one file per message"), "{failed}");
+    assert_eq!(w.emu.sent().iter().filter(|m| m.to == "5550009").count(), 1, "nothing more was sent");
+}
+
+/// An agent's reply with a file reaches WhatsApp the Cloud API way: the
+/// bytes uploaded to `/{phone_number_id}/media`, then a document message
+/// naming the returned id, the text its caption.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_reply_with_a_file_uploads_then_sends_by_id() {
+    let dir = TempDir::new("sb-wa-upload").unwrap();
+    let w = world(&dir, &[]).await;
+    let delivery = w.emu.whatsapp_inbound_text(&w.wa_hook, WA_SECRET, WA_PHONE_ID, "380501114455", "Petro", "The invoice, please").await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let messages = w.thread("whatsapp", "Petro").await;
+    let conv = messages[0]["conversation_id"].as_i64().unwrap();
+    let pdf = b"%PDF-1.7 invoice 77 \x00\xff".repeat(40);
+    let upload = w.path(&format!("/conversations/{conv}/attachments?filename=invoice-77.pdf"));
+    let (status, file) = w.admin.raw(reqwest::Method::POST, &upload, "application/pdf", pdf.clone()).await;
+    assert_eq!(status, 201, "{file}");
+    let (status, sent) =
+        w.admin.post(&w.path(&format!("/conversations/{conv}/messages")), json!({"content": "Invoice attached", "attachment_ids": [file["id"]]})).await;
+    assert_eq!(status, 201, "{sent}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let doc = loop {
+        if let Some(m) = w.emu.sent().into_iter().find(|m| m.to == "380501114455" && m.body["type"] == "document") {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no document message reached the emulator: {:?}", w.emu.sent());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(doc.body["document"]["caption"], "Invoice attached");
+    assert_eq!(doc.body["document"]["filename"], "invoice-77.pdf");
+    assert!(doc.body["document"].get("link").is_none(), "{}", doc.body);
+    let media_id = doc.body["document"]["id"].as_str().expect("sent by uploaded id");
+    assert_eq!(w.emu.media_bytes(media_id), Some(("application/pdf".to_owned(), pdf)), "the bytes the agent uploaded");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let m = w.thread("whatsapp", "Petro").await.into_iter().find(|m| m["id"] == sent["id"]).unwrap();
+        if m["status"] == "sent" || m["status"] == "delivered" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not marked sent: {m}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

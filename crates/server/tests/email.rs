@@ -1,7 +1,12 @@
 //! Email end to end: a real IMAP server (dovecot) and SMTP server
 //! (OpenSMTPD, delivering into dovecot over LMTP) on loopback ports, the
 //! binary's IMAP poller reading the support mailbox and its outbox sending
-//! agents' replies over SMTP. OpenSMTPD's queue directory is fixed
+//! agents' replies over SMTP — both over TLS (IMAPS with dovecot's
+//! `ssl = required`; SMTPS and STARTTLS through dovecot's submission
+//! service, which relays to OpenSMTPD: OpenSMTPD 6.8's own TLS fails every
+//! handshake with Debian's OpenSSL 3), with certificates from a CA made by the test
+//! (`openssl`) that the inbox trusts through its `ca_cert`; a second inbox
+//! not trusting it is refused. OpenSMTPD's queue directory is fixed
 //! (/var/spool/smtpd): this file holds exactly one test, so one smtpd runs.
 
 #![allow(clippy::unwrap_used)]
@@ -13,7 +18,10 @@ use futures_util::TryStreamExt;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use switchboard_channels::email;
 
 const SUPPORT: &str = "support@shop.test";
@@ -21,6 +29,7 @@ const CUSTOMER: &str = "ann@example.com";
 const PASSWORD: &str = "secret";
 const DOVECOT: &str = "/usr/sbin/dovecot";
 const SMTPD: &str = "/usr/sbin/smtpd";
+const SUBMISSION: &str = "/usr/lib/dovecot/submission";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -45,8 +54,16 @@ impl Drop for Daemon {
 
 struct MailServers {
     root: PathBuf,
+    /// IMAPS (the only IMAP listener: dovecot has `ssl = required`).
     imap_port: u16,
+    /// Plain SMTP, for the test's own customer mails.
     smtp_port: u16,
+    /// SMTPS (implicit TLS) and submission (STARTTLS), for the product's
+    /// replies: dovecot's submission service, relaying to smtpd.
+    smtps_port: u16,
+    starttls_port: u16,
+    /// The test CA (PEM) that signed the servers' certificate.
+    ca_pem: String,
     // Dropped in this order: smtpd first (it delivers into dovecot).
     _smtpd: Daemon,
     _dovecot: Daemon,
@@ -62,24 +79,54 @@ async fn wait_port(port: u16, what: &str) {
     panic!("{what} did not listen on port {port}");
 }
 
+fn openssl(root: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl").current_dir(root).args(args).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it
+/// (`server.pem`, key `server.key`).
+fn make_certificates(root: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    openssl(root, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Switchboard test CA"]);
+    // An ECDSA key: OpenSMTPD's privilege-separated RSA signing fails
+    // with OpenSSL 3 ("EVP lib") under rustls' RSA-PSS.
+    openssl(root, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(
+        root.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        root,
+        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"],
+    );
+    std::fs::set_permissions(root.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::read_to_string(root.join("ca.pem")).unwrap()
+}
+
 async fn mail_servers(root: &Path) -> MailServers {
     use std::os::unix::fs::PermissionsExt;
     // The mail processes run as the `mail` user and must reach the maildirs.
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (imap_port, lmtp_port, smtp_port) = (free_port(), free_port(), free_port());
+    let ca_pem = make_certificates(root);
+    let (imap_port, lmtp_port, smtp_port, smtps_port, starttls_port) = (free_port(), free_port(), free_port(), free_port(), free_port());
     let r = root.display();
     for d in ["run", "state", "mail"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     let _ = std::process::Command::new("chown").args(["mail:mail"]).arg(root.join("mail")).status();
     let dovecot_conf = format!(
-        "base_dir = {r}/run\nstate_dir = {r}/state\nlog_path = /dev/stderr\nprotocols = imap lmtp\nlisten = 127.0.0.1\n\
-ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 1\n\
+        "base_dir = {r}/run\nstate_dir = {r}/state\nlog_path = /dev/stderr\nprotocols = imap lmtp submission\nlisten = 127.0.0.1\n\
+ssl = required\nssl_cert = <{r}/server.pem\nssl_key = <{r}/server.key\nauth_mechanisms = plain login\nfirst_valid_uid = 1\n\
 mail_location = maildir:{r}/mail/%n\n\
 passdb {{\n  driver = static\n  args = password={PASSWORD}\n}}\n\
 userdb {{\n  driver = static\n  args = uid=mail gid=mail home={r}/mail/%n\n}}\n\
-service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n}}\n\
+service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imap_port}\n    ssl = yes\n  }}\n}}\n\
 service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp_port}\n  }}\n}}\n\
+service submission-login {{\n  inet_listener submission {{\n    address = 127.0.0.1\n    port = {starttls_port}\n  }}\n\
+  inet_listener submissions {{\n    address = 127.0.0.1\n    port = {smtps_port}\n    ssl = yes\n  }}\n  chroot =\n}}\n\
+submission_relay_host = 127.0.0.1\nsubmission_relay_port = {smtp_port}\nsubmission_relay_trusted = yes\nhostname = mail.shop.test\n\
 service anvil {{\n  chroot =\n}}\nservice imap-login {{\n  chroot =\n}}\nlmtp_save_to_detail_mailbox = no\n"
     );
     std::fs::write(root.join("dovecot.conf"), dovecot_conf).unwrap();
@@ -95,7 +142,9 @@ action \"deliver\" lmtp \"127.0.0.1:{lmtp_port}\" rcpt-to virtual <vusers>\nmatc
     let smtpd = std::process::Command::new(SMTPD).arg("-d").arg("-f").arg(root.join("smtpd.conf")).spawn().expect("start smtpd");
     let smtpd = Daemon(smtpd);
     wait_port(smtp_port, "smtpd").await;
-    MailServers { root: root.to_owned(), imap_port, smtp_port, _smtpd: smtpd, _dovecot: dovecot }
+    wait_port(smtps_port, "dovecot (SMTPS submission)").await;
+    wait_port(starttls_port, "dovecot (STARTTLS submission)").await;
+    MailServers { root: root.to_owned(), imap_port, smtp_port, smtps_port, starttls_port, ca_pem, _smtpd: smtpd, _dovecot: dovecot }
 }
 
 impl MailServers {
@@ -105,9 +154,20 @@ impl MailServers {
         smtp.send_raw(&env, raw.replace('\n', "\r\n").as_bytes()).await.expect("SMTP send");
     }
 
-    async fn imap(&self) -> async_imap::Session<tokio::net::TcpStream> {
+    async fn imap(&self) -> async_imap::Session<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.imap_port)).await.unwrap();
-        let mut s = async_imap::Client::new(tcp).login(SUPPORT, PASSWORD).await.map_err(|(e, _)| e).unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS with dovecot");
+        let mut s = async_imap::Client::new(tls).login(SUPPORT, PASSWORD).await.map_err(|(e, _)| e).unwrap();
         s.select("INBOX").await.unwrap();
         s
     }
@@ -150,8 +210,8 @@ impl MailServers {
 
 #[tokio::test]
 async fn email_in_reply_threading_automatic_and_dedup() {
-    if !Path::new(DOVECOT).exists() || !Path::new(SMTPD).exists() {
-        assert!(std::env::var_os("CI").is_none(), "dovecot and smtpd must be installed in CI (scripts/test.sh installs them)");
+    if !Path::new(DOVECOT).exists() || !Path::new(SMTPD).exists() || !Path::new(SUBMISSION).exists() {
+        assert!(std::env::var_os("CI").is_none(), "dovecot (imapd, lmtpd, submissiond) and smtpd must be installed in CI (scripts/test.sh installs them)");
         eprintln!("skipping: dovecot or smtpd not installed");
         return;
     }
@@ -163,11 +223,30 @@ async fn email_in_reply_threading_automatic_and_dedup() {
     let admin = server.login("admin@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let (ws, _) = demo_workspace(&admin).await;
+    // The servers' certificate is trusted through the inbox's ca_cert.
     let body = json!({"name": "Support mail", "channel": "email", "config": {
         "address": SUPPORT, "imap_host": "127.0.0.1", "imap_port": mail.imap_port, "smtp_host": "127.0.0.1",
-        "smtp_port": mail.smtp_port, "username": SUPPORT, "password": PASSWORD, "tls": false}});
+        "smtp_port": mail.smtps_port, "username": SUPPORT, "password": PASSWORD,
+        "imap_security": "tls", "smtp_security": "tls", "ca_cert": mail.ca_pem}});
     let (status, inbox) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), body).await;
     assert_eq!(status, 201, "{inbox}");
+    // A bad CA or mode is refused, nothing created.
+    let bad = json!({"name": "Bad", "channel": "email", "config": {
+        "address": "x@shop.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1", "username": "x", "password": "x",
+        "ca_cert": "not a certificate"}});
+    let (status, body) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), bad).await;
+    assert_eq!(status, 400, "{body}");
+    let bad = json!({"name": "Bad", "channel": "email", "config": {
+        "address": "x@shop.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1", "username": "x", "password": "x",
+        "imap_security": "starttls"}});
+    let (status, body) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), bad).await;
+    assert_eq!(status, 400, "{body}");
+    // The same servers without the CA: the certificate is not trusted.
+    let body = json!({"name": "Untrusted mail", "channel": "email", "config": {
+        "address": "sales@shop.test", "imap_host": "127.0.0.1", "imap_port": mail.imap_port, "smtp_host": "127.0.0.1",
+        "smtp_port": mail.smtps_port, "username": "sales@shop.test", "password": PASSWORD}});
+    let (status, untrusted) = admin.post(&format!("/api/v1/workspaces/{ws}/inboxes"), body).await;
+    assert_eq!(status, 201, "{untrusted}");
 
     let conversations = || async {
         let (status, body) = admin.get(&format!("/api/v1/workspaces/{ws}/conversations?channel=email")).await;
@@ -323,6 +402,66 @@ Content-Transfer-Encoding: base64\n\n{}\n--b1--\n",
     let msgs = messages(conv).await;
     assert_eq!(msgs.len(), 5);
     assert_eq!(msgs.iter().map(|m| m["attachments"].as_array().map_or(0, Vec::len)).sum::<usize>(), 1, "no file stored twice");
+
+    // The inbox that does not trust the CA: refused, the reason shown on
+    // the inbox, its mail never read. The trusted one reports ok.
+    mail.send(&format!("From: {CUSTOMER}\nTo: sales@shop.test\nSubject: Hi\nMessage-ID: <s1@example.com>\n\nPrices?\n"), CUSTOMER, "sales@shop.test").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let (code, body) = admin.get(&format!("/api/v1/workspaces/{ws}/inboxes/{}", untrusted["id"])).await;
+        assert_eq!(code, 200, "{body}");
+        let s = body["config"]["mail_status"].clone();
+        if s["ok"] == false && mail.maildir("sales").len() == 1 {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no failure recorded on the untrusted inbox: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let error = status["error"].as_str().unwrap_or_default();
+    assert!(error.contains("TLS") && error.to_lowercase().contains("certificate"), "{status}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (code, body) = admin.get(&format!("/api/v1/workspaces/{ws}/conversations?inbox={}", untrusted["id"])).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(0), "nothing stored from an untrusted server: {body}");
+    assert_eq!(conversations().await.len(), 1);
+    let (_, body) = admin.get(&format!("/api/v1/workspaces/{ws}/inboxes/{}", inbox["id"])).await;
+    assert_eq!(body["config"]["mail_status"]["ok"], true, "{body}");
+
+    // An agent's reply with a file: a multipart mail carrying the bytes.
+    let label: &[u8] = b"\x89PNG\r\n\x1a\n not really a png \x00\xff";
+    let upload = format!("/api/v1/workspaces/{ws}/conversations/{conv}/attachments?filename=label.png");
+    let (status, file) = alice.raw(reqwest::Method::POST, &upload, "image/png", label.to_vec()).await;
+    assert_eq!(status, 201, "{file}");
+    let (status, reply) = alice
+        .post(&format!("/api/v1/workspaces/{ws}/conversations/{conv}/messages"), json!({"content": "Your label.", "echo_id": "r-file", "attachment_ids": [file["id"]]}))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let with_file = loop {
+        if let Some(m) = mail.maildir("ann").iter().filter_map(|raw| email::parse(raw).ok()).find(|m| m.text.contains("Your label.")) {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the reply with a file never reached the customer's mailbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(with_file.attachments.len(), 1, "{with_file:?}");
+    assert_eq!(with_file.attachments[0].filename.as_deref(), Some("label.png"));
+    assert_eq!(with_file.attachments[0].mime_type, "image/png");
+    assert_eq!(with_file.attachments[0].data, label, "the bytes the agent uploaded");
+
+    // Replies over STARTTLS (submission) as well.
+    let (status, body) = admin
+        .patch(&format!("/api/v1/workspaces/{ws}/inboxes/{}", inbox["id"]), json!({"config": {"smtp_security": "starttls", "smtp_port": mail.starttls_port}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, reply) =
+        alice.post(&format!("/api/v1/workspaces/{ws}/conversations/{conv}/messages"), json!({"content": "Sent over STARTTLS.", "echo_id": "r2"})).await;
+    assert_eq!(status, 201, "{reply}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !mail.maildir("ann").iter().any(|raw| email::parse(raw).is_ok_and(|m| m.text.contains("Sent over STARTTLS."))) {
+        assert!(tokio::time::Instant::now() < deadline, "the STARTTLS reply never reached the customer's mailbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(server);
 }
 

@@ -17,6 +17,9 @@ impl Backend {
             }
         }
     }
+    pub async fn message_files(&self, ws: WorkspaceId, message: MessageId) -> Result<Vec<StoredFile>> {
+        ops::message_files(&mut *self.read().await?, ws, message).await
+    }
     pub async fn outbox_in_doubt(&self, ws: WorkspaceId, id: i64, next_at: Timestamp, note: &str, now: Timestamp) -> Result<()> {
         let note = note.to_owned();
         self.write(move |c| Box::pin(async move { ops::outbox_in_doubt(c, ws, id, next_at, &note, now).await })).await

@@ -161,6 +161,7 @@ forward! {
     fn outbox_retry(ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> ();
     fn outbox_sent_by_key(ws: WorkspaceId, inbox: InboxId, message: MessageId, external_id: &str, now: Timestamp) -> Written<Option<Message>>;
     fn outbox_in_doubt(ws: WorkspaceId, id: i64, next_at: Timestamp, note: &str, now: Timestamp) -> ();
+    fn message_files(ws: WorkspaceId, message: MessageId) -> Vec<StoredFile>;
     fn record_echo_keyed(ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, external_id: &str, content: &str, key: Option<MessageId>, now: Timestamp) -> Written<Option<Message>>;
     fn remove_team_member(ws: WorkspaceId, team: TeamId, user: UserId, now: Timestamp) -> Written<Team>;
     fn create_inbox(ws: WorkspaceId, new: NewInbox, now: Timestamp) -> Inbox;

@@ -609,3 +609,14 @@ pub async fn latest_conversation(c: &mut Conn, ws: WorkspaceId, inbox: InboxId, 
         .await?;
     r.map(|r| r.try_get::<i64, _>(0).map(ConversationId)).transpose().map_err(Into::into)
 }
+
+/// The files of an outgoing message, in upload order, for the outbox to
+/// send with it.
+pub async fn message_files(c: &mut Conn, ws: WorkspaceId, message: MessageId) -> Result<Vec<StoredFile>> {
+    let rows = sqlx::query("SELECT filename, content_type, data FROM attachments WHERE workspace_id = $1 AND message_id = $2 ORDER BY id")
+        .bind(ws.0)
+        .bind(message.0)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(|r| Ok(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })).collect()
+}
