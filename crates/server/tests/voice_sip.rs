@@ -476,6 +476,59 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     assert!(!call["recording_attachment_id"].is_null(), "{call}");
 }
 
+/// A free TCP port on loopback (for SIPp `-t t1` listening as the customer).
+async fn free_tcp_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Issue 7, TCP trunks outbound: with the trunk on `transport: tcp`, the
+/// server opens a TCP connection to the trunk for click-to-call; the SIPp
+/// customer listens on TCP only (`-t t1`), answers, and hangs up over the
+/// same connection; the call is answered and recorded.
+#[tokio::test]
+async fn click_to_call_through_a_tcp_trunk() {
+    let dir = TempDir::new("sb-sip-c2c-tcp").unwrap();
+    let server = Server::demo(&dir).await;
+    let voice = setup(&server).await;
+    let sip = server.sip_udp.expect("SIP listening line");
+    let sip_tcp = server.sip_tcp.expect("SIP TCP listening line");
+    let agent_port = free_udp_port().await;
+    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
+    assert!(ok, "agent registration: {err}");
+    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    let customer_port = free_tcp_port().await;
+    let customer = sipp(
+        sip_tcp,
+        customer_port,
+        free_media_port().await,
+        &["-sf", &scenario("customer_hangs_up.xml"), "-d", "3000", "-t", "t1"],
+    );
+    let v = |p: &str| format!("/api/v1/workspaces/{}/voice/{p}", voice.ws);
+    let (status, trunk) = voice.admin.patch(&v(&format!("trunks/{}", voice.trunk)), json!({"port": customer_port, "transport": "tcp"})).await;
+    assert_eq!(status, 200, "{trunk}");
+    assert_eq!(trunk["transport"], "tcp", "{trunk}");
+    let (_, numbers) = voice.admin.get(&v("numbers")).await;
+    let number_id = numbers["data"][0]["id"].as_i64().expect("number");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let alice = server.login("alice@demo.test").await;
+    let (status, row) = alice
+        .post(&format!("/api/v1/workspaces/{}/calls", voice.ws), json!({"number": "+380675554433", "voice_number_id": number_id}))
+        .await;
+    assert_eq!(status, 202, "{row}");
+    let (customer_ok, customer_err) = customer.finish(60).await;
+    let (agent_ok, agent_err) = agent.finish(15).await;
+    assert!(customer_ok, "customer over TCP: {customer_err}");
+    assert!(agent_ok, "agent phone scenario: {agent_err}");
+    let call = ended_call(&voice, 20).await;
+    assert_eq!(call["direction"], "outbound", "{call}");
+    assert_eq!(call["disposition"], "answered", "{call}");
+    assert_eq!(call["from_number"], NUMBER, "caller ID is the number: {call}");
+    assert_eq!(call["to_number"], "+380675554433", "{call}");
+    assert!(!call["recording_attachment_id"].is_null(), "{call}");
+}
+
 /// Polls the call log until the newest call matches `done` (up to `secs`).
 async fn newest_call_until(voice: &Voice, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
     let until = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -598,7 +651,7 @@ async fn max_wait_sends_the_caller_to_voicemail() {
     let server = Server::demo(&dir).await;
     let voice = setup(&server).await;
     let sip = server.sip_udp.expect("SIP listening line");
-    voice_settings(&voice, json!({"max_queue_wait_secs": 10, "max_wait_action": "voicemail", "recording": false})).await;
+    voice_settings(&voice, json!({"max_queue_wait_secs": 10, "max_wait_action": "voicemail", "recording": true})).await;
     let digits = NUMBER.trim_start_matches('+');
     let caller = sipp(
         sip,
@@ -611,35 +664,46 @@ async fn max_wait_sends_the_caller_to_voicemail() {
     let call = newest_call_until(&voice, 20, |c| !c["voicemail_attachment_id"].is_null()).await;
     assert_eq!(call["disposition"], "voicemail", "{call}");
     assert_eq!(call["callback_status"], "pending", "{call}");
-    assert!(call["recording_attachment_id"].is_null(), "recording is off, only the voicemail is kept: {call}");
     let id = call["id"].as_i64().unwrap();
     let (status, missed) = voice.admin.get(&format!("/api/v1/workspaces/{}/calls/missed", voice.ws)).await;
     assert_eq!(status, 200, "{missed}");
     assert!(missed["data"].as_array().is_some_and(|a| a.iter().any(|c| c["id"].as_i64() == Some(id))), "{missed}");
-    let resp = voice
-        .admin
-        .http
-        .get(format!("{}/api/v1/workspaces/{}/calls/{id}/voicemail", voice.admin.base, voice.ws))
-        .bearer_auth(voice.admin.token.clone().unwrap_or_default())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let wav = resp.bytes().await.unwrap().to_vec();
-    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV");
-    let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap_or(0)).collect();
-    // After the tone (~15 s in) the caller's channel carries speech: the
-    // sample speaks for about two seconds, so look at the loudest second
-    // (a busy machine may lose a few packets; silence stays near 0).
-    let loudest = samples
-        .chunks_exact(2)
-        .skip(8 * 15_000)
-        .map(|f| f[0] as f64)
-        .collect::<Vec<_>>()
-        .chunks(8000)
-        .map(|sec| (sec.iter().map(|x| x * x).sum::<f64>() / sec.len() as f64).sqrt())
-        .fold(0.0, f64::max);
-    assert!(loudest > 200.0, "the message is silent (loudest second rms {loudest:.0})");
+    let fetch = |kind: &'static str| {
+        let url = format!("{}/api/v1/workspaces/{}/calls/{id}/{kind}", voice.admin.base, voice.ws);
+        let req = voice.admin.http.get(url).bearer_auth(voice.admin.token.clone().unwrap_or_default());
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{kind}");
+            let wav = resp.bytes().await.unwrap().to_vec();
+            hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV")
+        }
+    };
+    // The whole call stays the call's recording (stereo, IVR and queue
+    // included: ACK + 1.5 s + 14 s + 7 s until the BYE).
+    let recording = fetch("recording").await;
+    assert_eq!(recording.spec().channels, 2);
+    let call_ms = u64::from(recording.duration()) / 8;
+    assert!(call_ms > 21_000, "the recording is the whole call: {call_ms} ms");
+    // The voicemail is only the message: the caller's channel (mono) from
+    // the end of the tone (after the 10 s max wait and the ~2.6 s prompt
+    // and tone) to the BYE: ~8.5 s, of which the caller speaks the last 7
+    // (the sample starts 14 s after the key press). With the prompt it
+    // would be ~11 s, with the queue ~21 s.
+    let voicemail = fetch("voicemail").await;
+    assert_eq!(voicemail.spec().channels, 1, "the caller's channel only");
+    assert_eq!(voicemail.spec().sample_rate, 8000);
+    let message_ms = u64::from(voicemail.duration()) / 8;
+    eprintln!("voicemail: {message_ms} ms of a {call_ms} ms call");
+    assert!((5_000..=10_000).contains(&message_ms), "the message is {message_ms} ms of a {call_ms} ms call");
+    assert!(call_ms >= message_ms + 10_000, "the queue wait is not in the message: {message_ms} of {call_ms} ms");
+    let samples: Vec<f64> = voicemail.into_samples::<i16>().map(|s| f64::from(s.unwrap_or(0))).collect();
+    let rms: Vec<f64> = samples.chunks(8000).map(|sec| (sec.iter().map(|x| x * x).sum::<f64>() / sec.len() as f64).sqrt()).collect();
+    // The caller is silent until the sample starts (~2.5 s in; the tone
+    // is not on the caller's channel), then speaks (3-5 s into the
+    // sample); a busy machine may lose a few packets, silence stays ~0.
+    assert!(rms[0] < 50.0, "the message starts with the caller's silence, not the prompt: {rms:?}");
+    let loudest = rms.iter().copied().fold(0.0, f64::max);
+    assert!(loudest > 200.0, "the message is silent (rms per second {rms:?})");
 }
 
 /// Max wait → callback: the caller is told they will be called back and

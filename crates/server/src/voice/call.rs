@@ -17,6 +17,7 @@ use switchboard_core::voice::{
 use switchboard_core::{CallId, ContactId, ConversationId, TeamId, UserId, WorkspaceId};
 use switchboard_store::{NewCall, NewCallFile, NewCallbackRequest, NumberRoute};
 use switchboard_voice::media::prompt::Prompt;
+use switchboard_voice::media::recorder::wav_slice_channel;
 use switchboard_voice::media::sdp::{self, LocalMedia, SessionDescription};
 use switchboard_voice::sip::{Dialog, Method, NameAddr, Peer, Request, Response, SipMessage, TransactionKey, Uri};
 use tokio::sync::mpsc;
@@ -63,6 +64,11 @@ struct Call {
     /// Our SDP answer, repeated for session-refresh re-INVITEs.
     answer_sdp: String,
     recording: Option<PathBuf>,
+    /// When the media task (and so the recording's timeline) started.
+    media_started: Instant,
+    /// Offset into the recording where the voicemail message starts (the
+    /// end of the prompt and tone).
+    voicemail_from_ms: Option<u64>,
     caller_gone: bool,
 }
 
@@ -201,6 +207,7 @@ pub(super) async fn inbound(
     // recording. Without `recording` only voicemails are kept.
     let recording = Some(pbx.work_dir.join("recordings").join(format!("call-{}-{}.wav", ws.0, call.0)));
     let (media, media_rx) = start_call_media(&pbx.media, leg, negotiated, recording.clone());
+    let media_started = Instant::now();
     tracing::info!(workspace = %ws.0, call = %call.0, %number, from = %caller_number, "call answered by the PBX");
     let serial = pbx.new_call_serial();
     let mut c = Call {
@@ -221,6 +228,8 @@ pub(super) async fn inbound(
         media_rx,
         answer_sdp,
         recording,
+        media_started,
+        voicemail_from_ms: None,
         caller_gone: false,
     };
     let end = c.run().await;
@@ -502,12 +511,16 @@ impl Call {
     }
 
     /// Records a message after the tone: up to a minute, until the caller
-    /// hangs up or presses '#'. The call's recording becomes the voicemail.
+    /// hangs up or presses '#'. The caller's channel of the call's
+    /// recording from the end of the tone becomes the voicemail.
     async fn voicemail(&mut self) -> End {
         let mut prompts: Vec<Arc<Prompt>> = self.tts("Please leave a message after the tone.", "en").await.into_iter().collect();
         prompts.push(beep());
         let len: u64 = prompts.iter().map(|p| p.duration_ms()).sum();
         self.media.play(LegRole::Caller, prompts, false);
+        // The recording's timeline is wall-clock time since the media task
+        // started; the message starts when the tone ends.
+        self.voicemail_from_ms = Some(self.media_started.elapsed().as_millis() as u64 + len);
         let deadline = Instant::now() + Duration::from_millis(len) + VOICEMAIL_MAX;
         loop {
             match self.next(Some(deadline)).await {
@@ -715,15 +728,19 @@ impl Call {
         if let Some(summary) = summary {
             match tokio::fs::read(&summary.path).await {
                 Ok(data) if !data.is_empty() && keep => {
-                    let file = NewCallFile {
-                        filename: format!("call-{}-{}.wav", self.call.0, media_kind.as_str()),
-                        content_type: "audio/wav".into(),
-                        data,
-                        access_key: crate::auth::random_secret(),
-                    };
-                    match self.pbx.st.store.attach_call_media(self.ws, self.call, media_kind, file, self.pbx.st.now()).await {
-                        Ok(w) => self.pbx.st.publish(w.events),
-                        Err(e) => tracing::warn!(error = %e, "attach_call_media"),
+                    if media_kind == CallMedia::Voicemail {
+                        // Only the message: the caller's channel from the end
+                        // of the tone (mono, 8 kHz).
+                        let from = self.voicemail_from_ms.unwrap_or(0);
+                        let to = from.saturating_add(VOICEMAIL_MAX.as_millis() as u64).min(summary.duration_ms.max(from));
+                        match wav_slice_channel(&data, 0, from, to) {
+                            Ok(_) if to <= from => tracing::info!(call = %self.call.0, "caller hung up before the tone: no message"),
+                            Ok(message) => self.attach(CallMedia::Voicemail, message).await,
+                            Err(e) => tracing::warn!(error = %e, path = %summary.path.display(), "cutting the voicemail"),
+                        }
+                    }
+                    if self.route.settings.recording {
+                        self.attach(CallMedia::Recording, data).await;
                     }
                 }
                 Ok(_) => {}
@@ -738,6 +755,20 @@ impl Call {
         let _ = self.pbx.cmd.send(Cmd::Unbind { call_id: self.caller_call_id.clone() });
         self.drop_agent_legs();
         tracing::info!(call = %self.call.0, disposition = %disposition.as_str(), "call ended");
+    }
+
+    /// Stores `data` (a WAV) as the call's `kind` attachment.
+    async fn attach(&self, kind: CallMedia, data: Vec<u8>) {
+        let file = NewCallFile {
+            filename: format!("call-{}-{}.wav", self.call.0, kind.as_str()),
+            content_type: "audio/wav".into(),
+            data,
+            access_key: crate::auth::random_secret(),
+        };
+        match self.pbx.st.store.attach_call_media(self.ws, self.call, kind, file, self.pbx.st.now()).await {
+            Ok(w) => self.pbx.st.publish(w.events),
+            Err(e) => tracing::warn!(error = %e, "attach_call_media"),
+        }
     }
 
     /// The next event that matters; handles the ones that need only a reply

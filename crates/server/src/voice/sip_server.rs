@@ -56,9 +56,10 @@ pub(super) fn spawn(pbx: Arc<Pbx>, sockets: Sockets, cmd_rx: mpsc::UnboundedRece
     let (net_tx, net_rx) = mpsc::channel::<Net>(4096);
     let conns: Connections = Arc::new(Mutex::new(HashMap::new()));
     tokio::spawn(udp_reader(pbx.clone(), sockets.udp.clone(), net_tx.clone()));
-    tokio::spawn(tcp_acceptor(pbx.clone(), sockets.tcp, net_tx, conns.clone()));
+    tokio::spawn(tcp_acceptor(pbx.clone(), sockets.tcp, net_tx.clone(), conns.clone()));
     let signaling = Signaling {
         pbx,
+        net_tx,
         layer: TransactionLayer::new(TimerConfig::default()),
         udp: sockets.udp,
         conns,
@@ -117,11 +118,66 @@ async fn tcp_acceptor(pbx: Arc<Pbx>, listener: TcpListener, tx: mpsc::Sender<Net
 }
 
 async fn tcp_connection(pbx: Arc<Pbx>, stream: TcpStream, from: SocketAddr, tx: mpsc::Sender<Net>, conns: Connections) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     if let Ok(mut c) = conns.lock() {
         c.insert(from, out_tx.clone());
     }
+    tcp_stream(pbx, stream, from, tx, conns, out_tx, out_rx).await;
+}
+
+/// How long connecting to a trunk over TCP may take.
+const TCP_CONNECT: Duration = Duration::from_secs(5);
+
+/// An outbound TCP connection (to a trunk), opened on the first message to
+/// `to`. Its sender is already in `conns`, so messages sent while it
+/// connects queue up. On failure the queued messages are lost (transaction
+/// timers report it) and the entry is removed.
+async fn tcp_dial(
+    pbx: Arc<Pbx>,
+    to: SocketAddr,
+    tx: mpsc::Sender<Net>,
+    conns: Connections,
+    out_tx: mpsc::UnboundedSender<Vec<u8>>,
+    out_rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    match tokio::time::timeout(TCP_CONNECT, TcpStream::connect(to)).await {
+        Ok(Ok(stream)) => {
+            tracing::debug!(%to, "sip tcp connected");
+            tcp_stream(pbx, stream, to, tx, conns, out_tx, out_rx).await;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%to, error = %e, "sip tcp connect failed");
+            remove_conn(&conns, to, &out_tx);
+        }
+        Err(_) => {
+            tracing::warn!(%to, "sip tcp connect timed out");
+            remove_conn(&conns, to, &out_tx);
+        }
+    }
+}
+
+/// Removes `addr`'s connection if it is still `ours` (a newer connection
+/// from the same address may have replaced it).
+fn remove_conn(conns: &Connections, addr: SocketAddr, ours: &mpsc::UnboundedSender<Vec<u8>>) {
+    if let Ok(mut c) = conns.lock()
+        && c.get(&addr).is_some_and(|tx| tx.same_channel(ours))
+    {
+        c.remove(&addr);
+    }
+}
+
+/// Reads and frames one TCP connection (accepted or dialled) until it
+/// closes; `out_rx` carries what to write to it.
+async fn tcp_stream(
+    pbx: Arc<Pbx>,
+    stream: TcpStream,
+    from: SocketAddr,
+    tx: mpsc::Sender<Net>,
+    conns: Connections,
+    out_tx: mpsc::UnboundedSender<Vec<u8>>,
+    mut out_rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
     let writer = tokio::spawn(async move {
         while let Some(bytes) = out_rx.recv().await {
             if wr.write_all(&bytes).await.is_err() {
@@ -169,9 +225,7 @@ async fn tcp_connection(pbx: Arc<Pbx>, stream: TcpStream, from: SocketAddr, tx: 
             }
         }
     }
-    if let Ok(mut c) = conns.lock() {
-        c.remove(&from);
-    }
+    remove_conn(&conns, from, &out_tx);
     drop(out_tx);
     let _ = writer.await;
 }
@@ -231,6 +285,8 @@ struct Signaling {
     layer: TransactionLayer,
     udp: Arc<UdpSocket>,
     conns: Connections,
+    /// For connections this task opens (TCP trunks).
+    net_tx: mpsc::Sender<Net>,
     /// Call-ID → the task that owns it.
     calls: HashMap<String, mpsc::UnboundedSender<CallEvent>>,
     /// Our client transactions → their Call-ID, to route timeouts.
@@ -305,13 +361,19 @@ impl Signaling {
                 }
             }
             _ => {
-                let tx = self.conns.lock().ok().and_then(|c| c.get(&to.addr).cloned());
-                match tx {
-                    Some(tx) => {
-                        let _ = tx.send(bytes);
-                    }
-                    None => tracing::debug!(to = %to.addr, "no TCP connection to send on"),
+                let Ok(mut conns) = self.conns.lock() else { return };
+                if let Some(tx) = conns.get(&to.addr) {
+                    let _ = tx.send(bytes);
+                    return;
                 }
+                // No connection to this peer (a trunk we call): open one; it
+                // is reused by later messages, and responses on it are routed
+                // like those on accepted connections.
+                let (out_tx, out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+                let _ = out_tx.send(bytes);
+                conns.insert(to.addr, out_tx.clone());
+                drop(conns);
+                tokio::spawn(tcp_dial(self.pbx.clone(), to.addr, self.net_tx.clone(), self.conns.clone(), out_tx, out_rx));
             }
         }
     }

@@ -164,6 +164,76 @@ impl<W: Write + Seek> Recorder<W> {
     }
 }
 
+/// Why [`wav_slice_channel`] could not cut a slice.
+#[derive(Debug, Error)]
+pub enum SliceError {
+    /// The input is not a readable WAV.
+    #[error("wav read failed: {0}")]
+    Wav(#[from] hound::Error),
+    /// Only 16-bit integer PCM is supported (what [`Recorder`] writes).
+    #[error("unsupported wav format: {bits}-bit {format:?}")]
+    Format {
+        /// Bits per sample of the input.
+        bits: u16,
+        /// Sample format of the input.
+        format: hound::SampleFormat,
+    },
+    /// `channel` is not below the input's channel count.
+    #[error("channel {channel} out of range ({channels} channels)")]
+    NoSuchChannel {
+        /// The channel asked for.
+        channel: u16,
+        /// Channels in the input.
+        channels: u16,
+    },
+    /// `to_ms` is before `from_ms`.
+    #[error("empty range {from_ms}..{to_ms} ms")]
+    Range {
+        /// Start asked for.
+        from_ms: u64,
+        /// End asked for.
+        to_ms: u64,
+    },
+}
+
+/// Cuts `[from_ms, to_ms)` of one channel out of a 16-bit PCM WAV (e.g. a
+/// [`Recorder`] file) into a mono WAV at the input's rate. The range is
+/// clamped to the input's length: a start past the end gives an empty WAV.
+pub fn wav_slice_channel(input: &[u8], channel: u16, from_ms: u64, to_ms: u64) -> Result<Vec<u8>, SliceError> {
+    if to_ms < from_ms {
+        return Err(SliceError::Range { from_ms, to_ms });
+    }
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(input))?;
+    let spec = reader.spec();
+    if spec.bits_per_sample != 16 || spec.sample_format != hound::SampleFormat::Int {
+        return Err(SliceError::Format { bits: spec.bits_per_sample, format: spec.sample_format });
+    }
+    if channel >= spec.channels {
+        return Err(SliceError::NoSuchChannel { channel, channels: spec.channels });
+    }
+    let frames = u64::from(reader.duration());
+    let rate = u64::from(spec.sample_rate);
+    let from = from_ms.saturating_mul(rate) / 1000;
+    let to = (to_ms.saturating_mul(rate) / 1000).min(frames);
+    let out_spec = hound::WavSpec { channels: 1, ..spec };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut out, out_spec)?;
+    if from < to {
+        // `from < frames <= u32::MAX` here.
+        reader.seek(u32::try_from(from).unwrap_or(u32::MAX)).map_err(hound::Error::IoError)?;
+        let channels = usize::from(spec.channels);
+        let wanted = (to - from) as usize * channels;
+        for (i, sample) in reader.samples::<i16>().take(wanted).enumerate() {
+            let sample = sample?;
+            if i % channels == usize::from(channel) {
+                writer.write_sample(sample)?;
+            }
+        }
+    }
+    writer.finalize()?;
+    Ok(out.into_inner())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -362,5 +432,61 @@ mod tests {
             el.as_secs_f64() / (pkts.len() as f64 / 50.0) * 100.0,
             calls
         );
+    }
+
+    fn stereo_wav(rate: u32, left: &[i16], right: &[i16]) -> Vec<u8> {
+        let spec = hound::WavSpec { channels: 2, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let mut out = Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for (l, r) in left.iter().zip(right) {
+            w.write_sample(*l).unwrap();
+            w.write_sample(*r).unwrap();
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn slice_takes_one_channel_from_the_offset() {
+        // Left counts up from 0, right counts down: each sample tells where it came from.
+        let left: Vec<i16> = (0..8000).map(|i| i as i16).collect();
+        let right: Vec<i16> = (0..8000).map(|i| -(i as i16)).collect();
+        let wav = stereo_wav(8000, &left, &right);
+        let out = wav_slice_channel(&wav, 0, 250, 500).unwrap();
+        let mut r = hound::WavReader::new(Cursor::new(out)).unwrap();
+        assert_eq!(r.spec().channels, 1);
+        assert_eq!(r.spec().sample_rate, 8000);
+        let got: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(got, (2000..4000).map(|i| i as i16).collect::<Vec<_>>());
+        let out = wav_slice_channel(&wav, 1, 0, 1).unwrap();
+        let got: Vec<i16> = hound::WavReader::new(Cursor::new(out)).unwrap().samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(got, (0..8).map(|i| -(i as i16)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn slice_clamps_to_the_end_and_past_it() {
+        let wav = stereo_wav(8000, &[7; 800], &[0; 800]);
+        let out = wav_slice_channel(&wav, 0, 50, 60_000).unwrap();
+        let r = hound::WavReader::new(Cursor::new(out)).unwrap();
+        assert_eq!(r.duration(), 400);
+        let out = wav_slice_channel(&wav, 0, 5_000, 6_000).unwrap();
+        let r = hound::WavReader::new(Cursor::new(out)).unwrap();
+        assert_eq!(r.duration(), 0);
+        assert_eq!(r.spec().channels, 1);
+    }
+
+    #[test]
+    fn slice_rejects_bad_input() {
+        let wav = stereo_wav(8000, &[1; 10], &[2; 10]);
+        assert!(matches!(wav_slice_channel(&wav, 2, 0, 10), Err(SliceError::NoSuchChannel { channel: 2, channels: 2 })));
+        assert!(matches!(wav_slice_channel(&wav, 0, 10, 5), Err(SliceError::Range { .. })));
+        assert!(matches!(wav_slice_channel(b"not a wav at all", 0, 0, 10), Err(SliceError::Wav(_))));
+        assert!(matches!(wav_slice_channel(&wav[..20], 0, 0, 10), Err(SliceError::Wav(_))));
+        let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 8, sample_format: hound::SampleFormat::Int };
+        let mut out = Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        w.write_sample(3i8).unwrap();
+        w.finalize().unwrap();
+        assert!(matches!(wav_slice_channel(&out.into_inner(), 0, 0, 10), Err(SliceError::Format { bits: 8, .. })));
     }
 }
