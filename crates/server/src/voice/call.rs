@@ -23,6 +23,8 @@ use switchboard_voice::sip::{Dialog, Method, NameAddr, Peer, Request, Response, 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// What a caller sent to voicemail hears before the tone.
+const VOICEMAIL_PROMPT: &str = "Please leave a message after the tone.";
 /// Longest voicemail message.
 const VOICEMAIL_MAX: Duration = Duration::from_secs(60);
 /// How often a waiting call looks for a free agent.
@@ -410,6 +412,17 @@ impl Call {
             self.pbx.st.publish(w.events);
         }
         let settings = self.route.settings.clone();
+        if settings.max_wait_action == MaxWaitAction::Voicemail {
+            // Rendered while the caller waits, so the prompt plays the
+            // moment the wait runs out (espeak on a busy machine can take
+            // seconds, and a caller who hears nothing hangs up).
+            let pbx = self.pbx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = pbx.prompts.tts(VOICEMAIL_PROMPT, "en").await {
+                    tracing::warn!(error = %e, "voicemail prompt not rendered ahead");
+                }
+            });
+        }
         // Sticky teams give a returning caller to the agent who served them.
         let previous = self.pbx.st.store.previous_assignee(self.ws, self.contact, self.conversation).await.ok().flatten();
         let entered = Instant::now();
@@ -514,7 +527,7 @@ impl Call {
     /// hangs up or presses '#'. The caller's channel of the call's
     /// recording from the end of the tone becomes the voicemail.
     async fn voicemail(&mut self) -> End {
-        let mut prompts: Vec<Arc<Prompt>> = self.tts("Please leave a message after the tone.", "en").await.into_iter().collect();
+        let mut prompts: Vec<Arc<Prompt>> = self.tts(VOICEMAIL_PROMPT, "en").await.into_iter().collect();
         prompts.push(beep());
         let len: u64 = prompts.iter().map(|p| p.duration_ms()).sum();
         self.media.play(LegRole::Caller, prompts, false);
