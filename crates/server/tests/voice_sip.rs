@@ -453,8 +453,14 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     let server = Server::demo(&dir).await;
     let voice = setup(&server).await;
     let (agent, customer) = agent_phone_and_customer_trunk(&server, &voice).await;
-    let v = |p: &str| format!("/api/v1/workspaces/{}/voice/{p}", voice.ws);
-    let (_, numbers) = voice.admin.get(&v("numbers")).await;
+    click_to_call_is_answered_and_recorded(&server, &voice, agent, customer).await;
+}
+
+/// Alice clicks to call the customer: her phone (`agent`) answers, then the
+/// customer (`customer`, behind the trunk) does; the call ends answered,
+/// with the number as caller ID and a recording.
+async fn click_to_call_is_answered_and_recorded(server: &Server, voice: &Voice, agent: Sipp, customer: Sipp) {
+    let (_, numbers) = voice.admin.get(&format!("/api/v1/workspaces/{}/voice/numbers", voice.ws)).await;
     let number_id = numbers["data"][0]["id"].as_i64().expect("number");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -467,7 +473,7 @@ async fn click_to_call_rings_the_agent_then_the_customer() {
     let (agent_ok, agent_err) = agent.finish(15).await;
     assert!(customer_ok, "customer scenario: {customer_err}");
     assert!(agent_ok, "agent phone scenario: {agent_err}");
-    let call = ended_call(&voice, 20).await;
+    let call = ended_call(voice, 20).await;
     assert_eq!(call["direction"], "outbound", "{call}");
     assert_eq!(call["disposition"], "answered", "{call}");
     assert_eq!(call["agent_user_id"].as_i64(), Some(voice.alice), "{call}");
@@ -508,25 +514,7 @@ async fn click_to_call_through_a_tcp_trunk() {
     let (status, trunk) = voice.admin.patch(&v(&format!("trunks/{}", voice.trunk)), json!({"port": customer_port, "transport": "tcp"})).await;
     assert_eq!(status, 200, "{trunk}");
     assert_eq!(trunk["transport"], "tcp", "{trunk}");
-    let (_, numbers) = voice.admin.get(&v("numbers")).await;
-    let number_id = numbers["data"][0]["id"].as_i64().expect("number");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let alice = server.login("alice@demo.test").await;
-    let (status, row) = alice
-        .post(&format!("/api/v1/workspaces/{}/calls", voice.ws), json!({"number": "+380675554433", "voice_number_id": number_id}))
-        .await;
-    assert_eq!(status, 202, "{row}");
-    let (customer_ok, customer_err) = customer.finish(60).await;
-    let (agent_ok, agent_err) = agent.finish(15).await;
-    assert!(customer_ok, "customer over TCP: {customer_err}");
-    assert!(agent_ok, "agent phone scenario: {agent_err}");
-    let call = ended_call(&voice, 20).await;
-    assert_eq!(call["direction"], "outbound", "{call}");
-    assert_eq!(call["disposition"], "answered", "{call}");
-    assert_eq!(call["from_number"], NUMBER, "caller ID is the number: {call}");
-    assert_eq!(call["to_number"], "+380675554433", "{call}");
-    assert!(!call["recording_attachment_id"].is_null(), "{call}");
+    click_to_call_is_answered_and_recorded(&server, &voice, agent, customer).await;
 }
 
 /// Polls the call log until the newest call matches `done` (up to `secs`).
