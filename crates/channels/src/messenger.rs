@@ -468,6 +468,66 @@ pub fn send_text(base: &str, page_access_token: &str, recipient: &str, text: &st
     }
 }
 
+/// The Send API's attachment type for a file of this MIME type: `image`,
+/// `video`, `audio`, or `file` for anything else.
+pub fn attachment_type(content_type: &str) -> &'static str {
+    let main = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if main.starts_with("image/") {
+        "image"
+    } else if main.starts_with("video/") {
+        "video"
+    } else if main.starts_with("audio/") {
+        "audio"
+    } else {
+        "file"
+    }
+}
+
+/// A message with a file, uploaded in the same call ("upload and send"):
+/// `multipart/form-data` to `/me/messages` with `recipient` and `message`
+/// as JSON text fields and the bytes as `filedata`. A Send API message is
+/// text or an attachment, never both: a caption goes in its own message.
+/// `metadata` (the outbox's idempotency key) rides on `message` as on
+/// text sends; empty leaves it out.
+#[allow(clippy::too_many_arguments)]
+pub fn send_upload(
+    base: &str,
+    page_access_token: &str,
+    recipient: &str,
+    messaging: Messaging,
+    filename: &str,
+    content_type: &str,
+    data: Vec<u8>,
+    metadata: &str,
+) -> crate::provider::MultipartRequest {
+    let mut message = json!({
+        "attachment": { "type": attachment_type(content_type), "payload": { "is_reusable": false } },
+    });
+    if !metadata.is_empty() {
+        message["metadata"] = json!(metadata.chars().take(METADATA_MAX_CHARS).collect::<String>());
+    }
+    let mut fields = vec![("recipient".to_owned(), json!({ "id": recipient.trim() }).to_string())];
+    match messaging {
+        Messaging::Response => fields.push(("messaging_type".to_owned(), "RESPONSE".to_owned())),
+        Messaging::HumanAgent => {
+            fields.push(("messaging_type".to_owned(), "MESSAGE_TAG".to_owned()));
+            fields.push(("tag".to_owned(), "HUMAN_AGENT".to_owned()));
+        }
+    }
+    fields.push(("message".to_owned(), message.to_string()));
+    crate::provider::MultipartRequest {
+        url: messages_url(base),
+        headers: vec![auth_header(page_access_token)],
+        fields,
+        file: crate::provider::Upload {
+            field: "filedata".to_owned(),
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            data,
+        },
+    }
+}
+
 #[derive(Deserialize)]
 struct Accepted {
     #[serde(default)]
@@ -547,6 +607,26 @@ mod tests {
     use super::*;
 
     const PAGE: &str = "1234567890";
+
+    #[test]
+    fn upload_and_send_is_multipart_with_filedata() {
+        let req = send_upload("http://graph", "tok", " 42 ", Messaging::HumanAgent, "a.png", "image/png", b"\x89PNG".to_vec(), "switchboard-outbox:7");
+        assert_eq!(req.url, messages_url("http://graph"));
+        assert_eq!(req.file.field, "filedata");
+        assert_eq!(req.file.data, b"\x89PNG".to_vec());
+        let field = |k: &str| req.fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(field("recipient").as_deref(), Some(r#"{"id":"42"}"#));
+        assert_eq!(field("messaging_type").as_deref(), Some("MESSAGE_TAG"));
+        assert_eq!(field("tag").as_deref(), Some("HUMAN_AGENT"));
+        let message: Value = serde_json::from_str(&field("message").unwrap_or_default()).unwrap_or_default();
+        assert_eq!(message["attachment"]["type"], "image");
+        assert_eq!(message["attachment"]["payload"]["is_reusable"], false);
+        assert_eq!(message["metadata"], "switchboard-outbox:7");
+        assert!(message.get("text").is_none());
+        assert_eq!(attachment_type("video/mp4"), "video");
+        assert_eq!(attachment_type("Audio/OGG; codecs=opus"), "audio");
+        assert_eq!(attachment_type("application/pdf"), "file");
+    }
 
     fn parse(body: &str) -> Vec<InboundEvent> {
         parse_webhook(Platform::Messenger, body.as_bytes(), PAGE).unwrap_or_else(|e| panic!("{e}: {body}"))

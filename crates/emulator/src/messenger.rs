@@ -135,6 +135,55 @@ fn validate(body: &Value, product: Provider) -> Result<Outbound, String> {
     })
 }
 
+/// The Send API's "upload and send": a `multipart/form-data` body whose
+/// `recipient` and `message` fields are JSON text and whose `filedata`
+/// part is the file. The file is kept as media; the recorded send's body
+/// names it as `filedata` (see [`crate::Emulator::media_bytes`]).
+fn upload_and_send(inner: &Inner, raw: &[u8], boundary: &str) -> Result<Value, String> {
+    let parts = crate::telegram::parse_multipart(raw, boundary)
+        .ok_or("(#100) The multipart/form-data body could not be parsed")?;
+    let mut body = serde_json::Map::new();
+    let mut file = None;
+    for part in parts {
+        if part.name == "filedata" {
+            if part.filename.is_none() {
+                return Err("(#100) filedata must be a file".into());
+            }
+            file = Some(part);
+            continue;
+        }
+        let text = String::from_utf8(part.data)
+            .map_err(|_| format!("(#100) Param {} is not valid UTF-8", part.name))?;
+        let value = match part.name.as_str() {
+            "recipient" | "message" => serde_json::from_str::<Value>(&text)
+                .map_err(|_| format!("(#100) Param {} must be a JSON object", part.name))?,
+            _ => Value::String(text),
+        };
+        body.insert(part.name, value);
+    }
+    let kind = body
+        .get("message")
+        .and_then(|m| m.get("attachment"))
+        .and_then(|a| a.get("type"))
+        .and_then(Value::as_str)
+        .ok_or("(#100) An upload needs message[attachment][type]")?;
+    if !["image", "video", "audio", "file"].contains(&kind) {
+        return Err(format!("(#100) Param message[attachment][type] must be one of {{image, video, audio, file}}, not {kind}"));
+    }
+    let file = file.ok_or("(#100) An attachment upload needs a filedata part")?;
+    if file.data.is_empty() {
+        return Err("(#100) The uploaded file is empty".into());
+    }
+    let id = inner.add_media(
+        file.content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream"),
+        file.data,
+    );
+    body.insert("filedata".to_owned(), Value::String(id));
+    Ok(Value::Object(body))
+}
+
 /// `POST /{version}/me/messages`
 pub(crate) async fn send_message(
     State(inner): State<Arc<Inner>>,
@@ -176,14 +225,28 @@ pub(crate) async fn send_message(
             ),
         };
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(
-            &inner,
-            StatusCode::BAD_REQUEST,
-            100,
-            None,
-            "(#100) The request body is not valid JSON",
-        );
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let body = if let Some(boundary) = crate::telegram::multipart_boundary(content_type) {
+        match upload_and_send(&inner, &body, &boundary) {
+            Ok(body) => body,
+            Err(message) => {
+                return graph_error(&inner, StatusCode::BAD_REQUEST, 100, None, &message);
+            }
+        }
+    } else {
+        let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+            return graph_error(
+                &inner,
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The request body is not valid JSON",
+            );
+        };
+        body
     };
     let outbound = match validate(&body, product) {
         Ok(o) => o,
@@ -207,6 +270,16 @@ pub(crate) async fn send_message(
     // The page's `message_echoes` event: our send as Meta echoes it, with
     // the `metadata` the send carried.
     let mut echo_message = body.get("message").cloned().unwrap_or_else(|| json!({}));
+    // An uploaded file comes back as Meta shows it: `attachments[]` with
+    // a CDN URL of the file.
+    if let Some(media_id) = body.get("filedata").and_then(Value::as_str)
+        && let Some(message) = echo_message.as_object_mut()
+        && let Some(attachment) = message.remove("attachment")
+    {
+        let kind = attachment.get("type").cloned().unwrap_or_else(|| json!("file"));
+        let url = format!("{}/cdn/{media_id}", inner.base_url);
+        message.insert("attachments".to_owned(), json!([{ "type": kind, "payload": { "url": url } }]));
+    }
     echo_message["mid"] = json!(mid);
     echo_message["is_echo"] = json!(true);
     echo_message["app_id"] = json!(APP_ID);

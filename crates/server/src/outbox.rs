@@ -216,7 +216,8 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
 
 /// A message with a file, its text the caption. One file per message: a
 /// row makes one customer-visible provider call, which keeps it
-/// exactly-once. Telegram takes the bytes as `multipart/form-data`;
+/// exactly-once. Telegram and Messenger take the bytes as
+/// `multipart/form-data` (Messenger's `filedata`, no caption);
 /// WhatsApp takes an upload to `/media` (invisible to the customer, so
 /// repeating it is harmless), then a media message naming its id.
 async fn send_files(http: &reqwest::Client, inbox: &Inbox, item: &OutboxItem, mut files: Vec<switchboard_store::StoredFile>, now: Timestamp) -> Result<SendOutcome, String> {
@@ -282,6 +283,30 @@ async fn send_files(http: &reqwest::Client, inbox: &Inbox, item: &OutboxItem, mu
             };
             let media = whatsapp::OutboundMedia { kind, source: whatsapp::MediaSource::Id(&media_id), caption: Some(caption), filename: Some(&file.filename) };
             call(http, inbox, whatsapp::send_media(base, phone, token, to, &media, &provider::idempotency_key(item.message_id.0))).await
+        }
+        Channel::Messenger => {
+            use switchboard_channels::messenger::{self, Platform};
+            let messaging = match messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, Platform::Messenger) {
+                Ok(m) => m,
+                Err(reason) => return permanent(reason),
+            };
+            // A Send API message is text or an attachment, never both.
+            if !caption.is_empty() {
+                return permanent("Messenger shows no text with a file: send the text in its own message".to_owned());
+            }
+            let token = match config("page_access_token") {
+                Ok(t) => t,
+                Err(reason) => return permanent(reason),
+            };
+            let base = inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE);
+            let key = provider::idempotency_key(item.message_id.0);
+            call_upload(http, inbox, messenger::send_upload(base, token, to, messaging, &file.filename, &file.content_type, file.data, &key)).await
+        }
+        // Both take attachments by URL only: the provider fetches the file,
+        // so it needs a public address of ours, and the server has no
+        // setting for one yet.
+        Channel::Instagram | Channel::Viber => {
+            permanent(format!("sending files on {} needs a public URL for the file: the server has no public URL setting yet (--public-url)", inbox.channel))
         }
         other => permanent(format!("sending files on {other} is not built yet")),
     }

@@ -314,3 +314,104 @@ async fn whatsapp_reply_with_a_file_uploads_then_sends_by_id() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+impl World {
+    async fn messages_of(&self, conv: i64) -> Vec<Value> {
+        let (status, body) = self.admin.get(&self.path(&format!("/conversations/{conv}/messages?limit=200"))).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the message `id` of conversation `conv` matches `done`.
+    async fn wait_status(&self, conv: i64, id: &Value, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let m = self.messages_of(conv).await.into_iter().find(|m| &m["id"] == id).expect("the message");
+            if done(&m) {
+                return m;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {m}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Uploads `data` to conversation `conv` and sends it with `content`.
+    async fn send_file(&self, conv: i64, filename: &str, content_type: &str, data: Vec<u8>, content: &str) -> Value {
+        let upload = self.path(&format!("/conversations/{conv}/attachments?filename={filename}"));
+        let (status, file) = self.admin.raw(reqwest::Method::POST, &upload, content_type, data).await;
+        assert_eq!(status, 201, "{file}");
+        let (status, sent) =
+            self.admin.post(&self.path(&format!("/conversations/{conv}/messages")), json!({"content": content, "attachment_ids": [file["id"]]})).await;
+        assert_eq!(status, 201, "{sent}");
+        sent
+    }
+}
+
+/// An agent's file reaches Messenger as the Send API's "upload and send":
+/// one multipart POST to `/me/messages` with the bytes as `filedata` and
+/// `message.attachment.type` from the file; Meta's echo of the send is
+/// recognised, not stored twice. A caption cannot ride with a file on
+/// Messenger: that message fails with the reason, nothing sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messenger_reply_with_a_file_uploads_filedata() {
+    use switchboard_emulator::{Provider, MESSENGER_PAGE_TOKEN};
+    let dir = TempDir::new("sb-fb-upload").unwrap();
+    let w = world(&dir, &[]).await;
+    let config = json!({"page_id": "1234567890", "page_access_token": MESSENGER_PAGE_TOKEN, "app_secret": "fb-secret",
+                        "verify_token": "fb-verify", "api_base_url": w.emu.base_url()});
+    let (status, inbox) = w.admin.post(&w.path("/inboxes"), json!({"name": "Page", "channel": "messenger", "config": config})).await;
+    assert_eq!(status, 201, "{inbox}");
+    let hook = inbox["webhook_url"].as_str().unwrap().to_owned();
+    w.emu.subscribe_page_echoes(MESSENGER_PAGE_TOKEN, "1234567890", &hook, "fb-secret");
+    let psid = "24680135792468";
+    let delivery = w.emu.messenger_inbound_text(&hook, "fb-secret", "1234567890", psid, "Send me the label").await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let (_, list) = w.admin.get(&w.path("/conversations?channel=messenger")).await;
+    let conv = list["data"][0]["id"].as_i64().expect("a messenger conversation");
+    let image = png();
+    let sent = w.send_file(conv, "label.png", "image/png", image.clone(), "").await;
+    w.wait_status(conv, &sent["id"], "not marked sent", |m| m["status"] == "sent" || m["status"] == "delivered").await;
+    let out = w.emu.sent();
+    assert_eq!(out.len(), 1, "one send: {out:?}");
+    assert_eq!((out[0].provider, out[0].to.as_str()), (Provider::Messenger, psid));
+    assert_eq!(out[0].body["recipient"]["id"], psid);
+    assert_eq!(out[0].body["messaging_type"], "RESPONSE");
+    assert_eq!(out[0].body["message"]["attachment"]["type"], "image");
+    assert!(out[0].body["message"].get("text").is_none(), "{}", out[0].body);
+    assert!(out[0].body["message"]["metadata"].as_str().unwrap_or_default().starts_with("switchboard-outbox:"), "{}", out[0].body);
+    let media_id = out[0].body["filedata"].as_str().expect("the bytes came as filedata");
+    assert_eq!(w.emu.media_bytes(media_id), Some(("image/png".to_owned(), image)), "the bytes the agent uploaded");
+    // The echo of our own send is not a second outbound message.
+    let thread = w.messages_of(conv).await;
+    assert_eq!(thread.iter().filter(|m| m["kind"] == "out").count(), 1, "{thread:?}");
+
+    // A file with text: Messenger takes one or the other per message.
+    let pdf = b"%PDF-1.4 terms".to_vec();
+    let captioned = w.send_file(conv, "terms.pdf", "application/pdf", pdf, "Our terms").await;
+    let failed = w.wait_status(conv, &captioned["id"], "not marked failed", |m| m["status"] == "failed").await;
+    assert!(failed["failure_reason"].as_str().unwrap_or_default().contains("no text with a file"), "{failed}");
+    assert_eq!(w.emu.sent().len(), 1, "nothing more was sent");
+}
+
+/// Viber (and Instagram) take files by URL only and the server has no
+/// public URL setting: a reply with a file fails with that reason shown,
+/// and nothing reaches the provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viber_reply_with_a_file_says_it_needs_a_public_url() {
+    use switchboard_emulator::VIBER_AUTH_TOKEN;
+    let dir = TempDir::new("sb-viber-upload").unwrap();
+    let w = world(&dir, &[]).await;
+    let config = json!({"auth_token": VIBER_AUTH_TOKEN, "api_base_url": w.emu.base_url(), "sender_name": "Acme support"});
+    let (status, inbox) = w.admin.post(&w.path("/inboxes"), json!({"name": "Viber", "channel": "viber", "config": config})).await;
+    assert_eq!(status, 201, "{inbox}");
+    let hook = inbox["webhook_url"].as_str().unwrap().to_owned();
+    let user = "01234567890A=";
+    let delivery = w.emu.viber_inbound_text(&hook, VIBER_AUTH_TOKEN, user, "John McClane", "Photo please").await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let messages = w.thread("viber", "John McClane").await;
+    let conv = messages[0]["conversation_id"].as_i64().unwrap();
+    let sent = w.send_file(conv, "label.png", "image/png", png(), "Here").await;
+    let failed = w.wait_status(conv, &sent["id"], "not marked failed", |m| m["status"] == "failed").await;
+    assert!(failed["failure_reason"].as_str().unwrap_or_default().contains("needs a public URL"), "{failed}");
+    assert!(w.emu.sent().iter().all(|m| m.to != user), "nothing was sent: {:?}", w.emu.sent());
+}
