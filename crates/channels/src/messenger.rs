@@ -483,6 +483,19 @@ pub fn attachment_type(content_type: &str) -> &'static str {
     }
 }
 
+/// A message with a file the Send API fetches from `url` (Instagram takes
+/// files only this way): `message.attachment` with `payload.url`, no text.
+pub fn send_attachment_url(base: &str, page_access_token: &str, recipient: &str, messaging: Messaging, content_type: &str, url: &str) -> SendRequest {
+    let mut req = send_text(base, page_access_token, recipient, "", messaging);
+    if let Some(body) = req.body.as_object_mut() {
+        body.insert(
+            "message".to_owned(),
+            json!({ "attachment": { "type": attachment_type(content_type), "payload": { "url": url } } }),
+        );
+    }
+    req
+}
+
 /// A message with a file, uploaded in the same call ("upload and send"):
 /// `multipart/form-data` to `/me/messages` with `recipient` and `message`
 /// as JSON text fields and the bytes as `filedata`. A Send API message is

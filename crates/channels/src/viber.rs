@@ -415,6 +415,54 @@ pub fn send_text(
     }
 }
 
+/// Longest `text` Viber shows with a picture.
+pub const MAX_PICTURE_TEXT_CHARS: usize = 120;
+/// Largest picture Viber takes as `type: picture` (bigger ones go as files).
+pub const MAX_PICTURE_BYTES: usize = 1024 * 1024;
+/// Longest `file_name` Viber takes.
+pub const MAX_FILE_NAME_CHARS: usize = 256;
+
+/// A file Viber fetches from `url`: a JPEG, PNG or GIF of at most 1 MB is a
+/// `picture` with `text` (the caption, at most 120 characters; Viber
+/// requires the field, empty allowed), anything else a `file` with `size`
+/// and `file_name` (no caption: the caller sends text on its own).
+/// Refuses a caption a picture cannot carry, and captions on files.
+#[allow(clippy::too_many_arguments)]
+pub fn send_media(
+    base: &str,
+    auth_token: &str,
+    receiver: &str,
+    sender_name: &str,
+    url: &str,
+    content_type: &str,
+    filename: &str,
+    size: usize,
+    caption: &str,
+) -> Result<SendRequest, String> {
+    let mut req = send_text(base, auth_token, receiver, sender_name, caption);
+    let main = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let picture = matches!(main.as_str(), "image/jpeg" | "image/jpg" | "image/png" | "image/gif") && size <= MAX_PICTURE_BYTES;
+    let Some(body) = req.body.as_object_mut() else { return Err("internal: the request body is not an object".to_owned()) };
+    if picture {
+        if caption.chars().count() > MAX_PICTURE_TEXT_CHARS {
+            return Err(format!("Viber shows at most {MAX_PICTURE_TEXT_CHARS} characters with a picture: send the text in its own message"));
+        }
+        body.insert("type".to_owned(), json!("picture"));
+        body.insert("media".to_owned(), json!(url));
+    } else {
+        if !caption.is_empty() {
+            return Err("Viber shows no text with a file: send the text in its own message".to_owned());
+        }
+        let name: String = filename.chars().take(MAX_FILE_NAME_CHARS).collect();
+        body.remove("text");
+        body.insert("type".to_owned(), json!("file"));
+        body.insert("media".to_owned(), json!(url));
+        body.insert("size".to_owned(), json!(size));
+        body.insert("file_name".to_owned(), json!(if name.is_empty() { "file".to_owned() } else { name }));
+    }
+    Ok(req)
+}
+
 #[derive(Deserialize)]
 struct Answer {
     status: i64,
@@ -823,6 +871,28 @@ mod tests {
         ] {
             assert!(matches!(parse_callback(body), Err(WebhookError::Malformed(_))), "{:?}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn send_media_picture_and_file() {
+        let pic = send_media("http://h", "tok", "u1", "Acme", "https://x/p", "image/png", "a.png", 10, "Hi")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pic.body["type"], "picture");
+        assert_eq!(pic.body["media"], "https://x/p");
+        assert_eq!(pic.body["text"], "Hi");
+        let long = "x".repeat(MAX_PICTURE_TEXT_CHARS + 1);
+        assert!(send_media("http://h", "tok", "u1", "Acme", "https://x/p", "image/png", "a.png", 10, &long).is_err());
+        let file = send_media("http://h", "tok", "u1", "Acme", "https://x/f", "application/pdf", "t.pdf", 42, "")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.body["type"], "file");
+        assert_eq!(file.body["size"], 42);
+        assert_eq!(file.body["file_name"], "t.pdf");
+        assert!(file.body.get("text").is_none());
+        assert!(send_media("http://h", "tok", "u1", "Acme", "https://x/f", "application/pdf", "t.pdf", 42, "caption").is_err());
+        // A picture over 1 MB goes as a file.
+        let big = send_media("http://h", "tok", "u1", "Acme", "https://x/p", "image/jpeg", "b.jpg", MAX_PICTURE_BYTES + 1, "")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(big.body["type"], "file");
     }
 
     #[test]

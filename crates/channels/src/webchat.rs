@@ -37,15 +37,38 @@ fn mac(secret: &[u8], data: &[u8]) -> HmacSha256 {
     m
 }
 
+/// `base64url(payload).base64url(HMAC-SHA256(secret, payload))`: the
+/// signed-token format of visitor tokens, for other signed payloads too
+/// (the outbox's public file URLs).
+pub fn sign_text(payload: &str, secret: &[u8]) -> String {
+    let sig = mac(secret, payload.as_bytes()).finalize().into_bytes();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// The payload of a [`sign_text`] token, without checking the signature.
+pub fn peek_text(token: &str) -> Result<String, TokenError> {
+    let (payload, _) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    let raw = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+    String::from_utf8(raw).map_err(|_| TokenError::Malformed)
+}
+
+/// The payload of a [`sign_text`] token whose signature matches `secret`
+/// (compared in constant time).
+pub fn verify_text(token: &str, secret: &[u8]) -> Result<String, TokenError> {
+    let payload = peek_text(token)?;
+    let (_, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| TokenError::Malformed)?;
+    mac(secret, payload.as_bytes()).verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
+    Ok(payload)
+}
+
 impl VisitorClaims {
     fn payload(&self) -> String {
         format!("v1:{}:{}:{}", self.workspace_id, self.inbox_id, self.contact_id)
     }
 
     pub fn sign(&self, secret: &[u8]) -> String {
-        let payload = self.payload();
-        let sig = mac(secret, payload.as_bytes()).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(sig))
+        sign_text(&self.payload(), secret)
     }
 
     /// Reads the claims without checking the signature: only to find out

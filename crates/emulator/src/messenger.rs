@@ -248,6 +248,15 @@ pub(crate) async fn send_message(
         };
         body
     };
+    // An attachment named by URL is downloaded by Meta.
+    let mut body = body;
+    let attachment_url = body
+        .pointer("/message/attachment/payload/url")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let (Some(url), Some(fields)) = (attachment_url, body.as_object_mut()) {
+        inner.fetch_into(&url, fields).await;
+    }
     let outbound = match validate(&body, product) {
         Ok(o) => o,
         Err(message) => return graph_error(&inner, StatusCode::BAD_REQUEST, 100, None, &message),

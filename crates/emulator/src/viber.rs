@@ -146,7 +146,7 @@ pub(crate) async fn send_message(
             }
         };
     }
-    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(mut params)) = serde_json::from_slice::<Value>(&body) else {
         return answer(3, "badData");
     };
     let text_of = |key: &str| {
@@ -190,6 +190,12 @@ pub(crate) async fn send_message(
     let receiver = receiver.to_owned();
     if inner.lock().viber_unsubscribed.contains(&receiver) {
         return answer(6, "notSubscribed");
+    }
+    // Viber downloads a picture, video or file from its `media` URL.
+    if matches!(params.get("type").and_then(Value::as_str), Some("picture" | "video" | "file"))
+        && let Some(url) = params.get("media").and_then(Value::as_str).map(str::to_owned)
+    {
+        inner.fetch_into(&url, &mut params).await;
     }
     let message_token = inner.new_viber_token();
     inner.lock().sent.push(SentMessage {
@@ -287,6 +293,33 @@ pub(crate) fn event_payload(
 }
 
 impl Inner {
+    /// Fetches a file a send names by URL, as the provider does before it
+    /// delivers: the bytes are kept as media (their id goes in the recorded
+    /// send's `media_id`, see [`crate::Emulator::media_bytes`]), or why the
+    /// fetch failed in `media_error`.
+    pub(crate) async fn fetch_into(&self, url: &str, body: &mut serde_json::Map<String, Value>) {
+        let fetched = async {
+            let resp = self.client.get(url).send().await.map_err(|e| format!("fetch failed: {e}"))?;
+            let status = resp.status();
+            let mime = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let bytes = resp.bytes().await.map_err(|e| format!("fetch cut off: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("fetch answered {status}: {}", String::from_utf8_lossy(&bytes)));
+            }
+            Ok(self.add_media(&mime, bytes.to_vec()))
+        }
+        .await;
+        match fetched {
+            Ok(id) => body.insert("media_id".to_owned(), Value::String(id)),
+            Err(e) => body.insert("media_error".to_owned(), Value::String(e)),
+        };
+    }
+
     pub(crate) async fn post_viber(
         &self,
         url: &str,

@@ -167,6 +167,7 @@ pub fn router(st: AppState) -> Router {
     .route("/api/v1/widget/ws", get(widget::socket))
     .route("/metrics", get(system::metrics))
     .route("/files/{workspace_id}/{attachment_id}/{key}/{filename}", get(files::download))
+    .route("/public/files/{token}", get(crate::routes::public_files::serve))
     .route("/demo/widget", get(system::demo_page))
     .route("/webhooks/{channel}/{inbox_id}", get(webhooks::verify).post(webhooks::receive))
     .fallback(system::fallback)

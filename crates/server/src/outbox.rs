@@ -130,7 +130,7 @@ async fn deliver(st: &AppState, http: &reqwest::Client, config: &OutboxConfig, i
                 Err(reason) => Ok(SendOutcome::Permanent { reason }),
                 Ok(req) => call(http, &inbox, req).await,
             },
-            Ok(files) => send_files(http, &inbox, &item, files, now).await,
+            Ok(files) => send_files(st, http, &inbox, &item, files, now).await,
         }
     };
     let now = st.now();
@@ -220,7 +220,7 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
 /// `multipart/form-data` (Messenger's `filedata`, no caption);
 /// WhatsApp takes an upload to `/media` (invisible to the customer, so
 /// repeating it is harmless), then a media message naming its id.
-async fn send_files(http: &reqwest::Client, inbox: &Inbox, item: &OutboxItem, mut files: Vec<switchboard_store::StoredFile>, now: Timestamp) -> Result<SendOutcome, String> {
+async fn send_files(st: &AppState, http: &reqwest::Client, inbox: &Inbox, item: &OutboxItem, mut files: Vec<switchboard_store::StoredFile>, now: Timestamp) -> Result<SendOutcome, String> {
     let permanent = |reason: String| Ok(SendOutcome::Permanent { reason });
     let Some(to) = item.recipient.as_deref() else { return permanent("this contact has no address on this channel".to_owned()) };
     let config = |key: &str| inbox.config_str(key).ok_or_else(|| format!("the inbox has no {key}"));
@@ -302,11 +302,51 @@ async fn send_files(http: &reqwest::Client, inbox: &Inbox, item: &OutboxItem, mu
             let key = provider::idempotency_key(item.message_id.0);
             call_upload(http, inbox, messenger::send_upload(base, token, to, messaging, &file.filename, &file.content_type, file.data, &key)).await
         }
-        // Both take attachments by URL only: the provider fetches the file,
-        // so it needs a public address of ours, and the server has no
-        // setting for one yet.
+        // Both take attachments by URL only: the provider fetches the file
+        // from a signed URL of ours that expires in an hour, on the public
+        // origin recorded when the inbox was created or updated.
         Channel::Instagram | Channel::Viber => {
-            permanent(format!("sending files on {} needs a public URL for the file: the server has no public URL setting yet (--public-url)", inbox.channel))
+            let Some(public_base) = inbox.config_str(crate::routes::inboxes::PUBLIC_BASE_KEY) else {
+                return permanent(format!(
+                    "sending files on {} needs a public URL for the file: save the inbox once through the API so the server learns its public address",
+                    inbox.channel
+                ));
+            };
+            let secret = match st.signing_secret(inbox.workspace_id).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return permanent("the workspace is gone".to_owned()),
+                Err(e) => return Ok(SendOutcome::Retry { after_secs: None, reason: format!("the workspace's signing secret is unreadable: {e}") }),
+            };
+            let url = crate::routes::public_files::file_url(public_base, inbox.workspace_id, item.message_id, &secret, now.0 / 1000);
+            if inbox.channel == Channel::Viber {
+                use switchboard_channels::viber;
+                let token = match config("auth_token") {
+                    Ok(t) => t,
+                    Err(reason) => return permanent(reason),
+                };
+                let base = inbox.config_str("api_base_url").unwrap_or(viber::DEFAULT_API_BASE);
+                let sender = inbox.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&inbox.name);
+                match viber::send_media(base, token, to, sender, &url, &file.content_type, &file.filename, file.data.len(), caption) {
+                    Ok(req) => call(http, inbox, req).await,
+                    Err(reason) => permanent(reason),
+                }
+            } else {
+                use switchboard_channels::messenger::{self, Platform};
+                let messaging = match messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, Platform::Instagram) {
+                    Ok(m) => m,
+                    Err(reason) => return permanent(reason),
+                };
+                if !caption.is_empty() {
+                    return permanent("Instagram shows no text with a file: send the text in its own message".to_owned());
+                }
+                let token = match config("page_access_token") {
+                    Ok(t) => t,
+                    Err(reason) => return permanent(reason),
+                };
+                let base = inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE);
+                // Instagram's Send API documents no `metadata`, as for text.
+                call(http, inbox, messenger::send_attachment_url(base, token, to, messaging, &file.content_type, &url)).await
+            }
         }
         other => permanent(format!("sending files on {other} is not built yet")),
     }

@@ -393,25 +393,115 @@ async fn messenger_reply_with_a_file_uploads_filedata() {
     assert_eq!(w.emu.sent().len(), 1, "nothing more was sent");
 }
 
-/// Viber (and Instagram) take files by URL only and the server has no
-/// public URL setting: a reply with a file fails with that reason shown,
-/// and nothing reaches the provider.
+/// Viber takes files by URL only: the reply names a signed, expiring URL
+/// of ours (on the public origin recorded when the inbox was saved), which
+/// the emulator fetches like Viber does. The URL serves exactly the agent's
+/// bytes without a session; one character changed gives a plain 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viber_reply_with_a_file_says_it_needs_a_public_url() {
-    use switchboard_emulator::VIBER_AUTH_TOKEN;
+async fn viber_reply_with_a_file_sends_a_signed_public_url() {
+    use switchboard_emulator::{Provider, VIBER_AUTH_TOKEN};
     let dir = TempDir::new("sb-viber-upload").unwrap();
     let w = world(&dir, &[]).await;
     let config = json!({"auth_token": VIBER_AUTH_TOKEN, "api_base_url": w.emu.base_url(), "sender_name": "Acme support"});
     let (status, inbox) = w.admin.post(&w.path("/inboxes"), json!({"name": "Viber", "channel": "viber", "config": config})).await;
     assert_eq!(status, 201, "{inbox}");
     let hook = inbox["webhook_url"].as_str().unwrap().to_owned();
+    let public_base = inbox["config"]["public_base_url"].as_str().expect("the public origin is recorded").to_owned();
+    assert!(hook.starts_with(&public_base), "{hook} vs {public_base}");
+    // Clients cannot set it.
+    let inbox_path = w.path(&format!("/inboxes/{}", inbox["id"]));
+    let (status, body) = w.admin.patch(&inbox_path, json!({"config": {"public_base_url": "https://evil.example"}})).await;
+    assert_eq!(status, 400, "{body}");
     let user = "01234567890A=";
     let delivery = w.emu.viber_inbound_text(&hook, VIBER_AUTH_TOKEN, user, "John McClane", "Photo please").await.unwrap();
     assert_eq!(delivery.status, 200);
     let messages = w.thread("viber", "John McClane").await;
     let conv = messages[0]["conversation_id"].as_i64().unwrap();
-    let sent = w.send_file(conv, "label.png", "image/png", png(), "Here").await;
-    let failed = w.wait_status(conv, &sent["id"], "not marked failed", |m| m["status"] == "failed").await;
-    assert!(failed["failure_reason"].as_str().unwrap_or_default().contains("needs a public URL"), "{failed}");
-    assert!(w.emu.sent().iter().all(|m| m.to != user), "nothing was sent: {:?}", w.emu.sent());
+    let image = png();
+    let sent = w.send_file(conv, "label.png", "image/png", image.clone(), "Here").await;
+    w.wait_status(conv, &sent["id"], "not marked sent", |m| m["status"] == "sent" || m["status"] == "delivered").await;
+    let out: Vec<_> = w.emu.sent().into_iter().filter(|m| m.to == user).collect();
+    assert_eq!(out.len(), 1, "one send: {out:?}");
+    assert_eq!(out[0].provider, Provider::Viber);
+    assert_eq!(out[0].body["type"], "picture", "{}", out[0].body);
+    assert_eq!(out[0].body["text"], "Here");
+    assert_eq!(out[0].body["sender"]["name"], "Acme support");
+    let url = out[0].body["media"].as_str().expect("a media URL").to_owned();
+    assert!(url.starts_with(&format!("{public_base}/public/files/")), "{url}");
+    assert!(out[0].body.get("media_error").is_none(), "{}", out[0].body);
+    let media_id = out[0].body["media_id"].as_str().expect("the emulator fetched the URL");
+    assert_eq!(w.emu.media_bytes(media_id), Some(("image/png".to_owned(), image.clone())), "the agent's bytes");
+
+    // The URL needs no session and names the file.
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let disposition = resp.headers().get("content-disposition").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(disposition.contains("label.png"), "{disposition}");
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), image);
+    // One character changed: 404 with the usual JSON body.
+    let last = url.chars().last().unwrap();
+    let tampered = format!("{}{}", &url[..url.len() - 1], if last == 'A' { 'B' } else { 'A' });
+    for bad in [tampered, format!("{public_base}/public/files/garbage"), format!("{public_base}/public/files/a.b")] {
+        let resp = reqwest::get(&bad).await.unwrap();
+        assert_eq!(resp.status(), 404, "{bad}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "JSON error body: {body}");
+    }
+
+    // A picture's text is at most 120 characters on Viber.
+    let long = "x".repeat(121);
+    let captioned = w.send_file(conv, "label.png", "image/png", png(), &long).await;
+    let failed = w.wait_status(conv, &captioned["id"], "not marked failed", |m| m["status"] == "failed").await;
+    assert!(failed["failure_reason"].as_str().unwrap_or_default().contains("120"), "{failed}");
+
+    // Any other file goes as `type: file` with its size and name.
+    let pdf = b"%PDF-1.4 terms".to_vec();
+    let doc = w.send_file(conv, "terms.pdf", "application/pdf", pdf.clone(), "").await;
+    w.wait_status(conv, &doc["id"], "not marked sent", |m| m["status"] == "sent" || m["status"] == "delivered").await;
+    let out: Vec<_> = w.emu.sent().into_iter().filter(|m| m.to == user).collect();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[1].body["type"], "file", "{}", out[1].body);
+    assert_eq!(out[1].body["file_name"], "terms.pdf");
+    assert_eq!(out[1].body["size"], pdf.len());
+    let media_id = out[1].body["media_id"].as_str().expect("the emulator fetched the URL");
+    assert_eq!(w.emu.media_bytes(media_id).map(|m| m.1), Some(pdf));
+}
+
+/// Instagram takes files by URL only, with no text: the emulator fetches
+/// the signed URL like Meta and gets exactly the agent's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instagram_reply_with_a_file_sends_a_signed_public_url() {
+    use switchboard_emulator::{Provider, INSTAGRAM_PAGE_TOKEN};
+    let dir = TempDir::new("sb-ig-upload").unwrap();
+    let w = world(&dir, &[]).await;
+    let config = json!({"instagram_account_id": "17841400000000001", "page_access_token": INSTAGRAM_PAGE_TOKEN, "app_secret": "ig-secret",
+                        "verify_token": "ig-verify", "api_base_url": w.emu.base_url()});
+    let (status, inbox) = w.admin.post(&w.path("/inboxes"), json!({"name": "Insta", "channel": "instagram", "config": config})).await;
+    assert_eq!(status, 201, "{inbox}");
+    let hook = inbox["webhook_url"].as_str().unwrap().to_owned();
+    let igsid = "13579246801357";
+    let delivery = w.emu.instagram_inbound_text(&hook, "ig-secret", "17841400000000001", igsid, "Send me the label").await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let (_, list) = w.admin.get(&w.path("/conversations?channel=instagram")).await;
+    let conv = list["data"][0]["id"].as_i64().expect("an instagram conversation");
+    let pdf = b"%PDF-1.4 label".to_vec();
+    let sent = w.send_file(conv, "label.pdf", "application/pdf", pdf.clone(), "").await;
+    w.wait_status(conv, &sent["id"], "not marked sent", |m| m["status"] == "sent" || m["status"] == "delivered").await;
+    let out = w.emu.sent();
+    assert_eq!(out.len(), 1, "one send: {out:?}");
+    assert_eq!((out[0].provider, out[0].to.as_str()), (Provider::Instagram, igsid));
+    let attachment = &out[0].body["message"]["attachment"];
+    assert_eq!(attachment["type"], "file", "{}", out[0].body);
+    let url = attachment["payload"]["url"].as_str().expect("a URL");
+    assert!(url.contains("/public/files/"), "{url}");
+    assert!(out[0].body["message"].get("text").is_none(), "{}", out[0].body);
+    assert!(out[0].body.get("media_error").is_none(), "{}", out[0].body);
+    let media_id = out[0].body["media_id"].as_str().expect("the emulator fetched the URL");
+    assert_eq!(w.emu.media_bytes(media_id).map(|m| m.1), Some(pdf), "the agent's bytes");
+
+    // Text with a file: refused, as on Messenger.
+    let captioned = w.send_file(conv, "label.pdf", "application/pdf", b"%PDF".to_vec(), "Your label").await;
+    let failed = w.wait_status(conv, &captioned["id"], "not marked failed", |m| m["status"] == "failed").await;
+    assert!(failed["failure_reason"].as_str().unwrap_or_default().contains("no text with a file"), "{failed}");
+    assert_eq!(w.emu.sent().len(), 1, "nothing more was sent");
 }

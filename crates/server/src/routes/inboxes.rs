@@ -52,7 +52,10 @@ pub async fn create_inbox(
     let name = validate::name("name", &req.name)?;
     inbox_config::check(req.channel, &req.config, false)?;
     let website_token = (req.channel == Channel::Webchat).then(|| auth::random_secret()[..24].to_owned());
-    let new = NewInbox { name, channel: req.channel, config: req.config, website_token };
+    let base = public_base(&headers);
+    let mut config = req.config;
+    config.insert(PUBLIC_BASE_KEY.into(), base.clone().into());
+    let new = NewInbox { name, channel: req.channel, config, website_token };
     let inbox = if req.channel == Channel::Voice {
         // The listed numbers become `voice_numbers` rows in the same
         // transaction (the config key then mirrors them; see inbox_config).
@@ -61,7 +64,6 @@ pub async fn create_inbox(
     } else {
         st.store.create_inbox(ctx.ws(), new, st.now()).await?
     };
-    let base = public_base(&headers);
     if matches!(inbox.channel, Channel::Telegram | Channel::Viber) {
         register_webhook(&st, &inbox, &base);
     }
@@ -104,8 +106,15 @@ pub async fn update_inbox(
     let reregister = req.config.as_ref().is_some_and(|c| {
         WEBHOOK_KEYS.iter().any(|k| c.get(*k).is_some_and(|v| existing.config.get(*k) != Some(v)))
     });
-    let inbox = st.store.update_inbox(ctx.ws(), InboxId(id), InboxPatch { name, config: req.config }).await?;
     let base = public_base(&headers);
+    let config = if existing.config_str(PUBLIC_BASE_KEY) == Some(base.as_str()) {
+        req.config
+    } else {
+        let mut config = req.config.unwrap_or_default();
+        config.insert(PUBLIC_BASE_KEY.into(), base.clone().into());
+        Some(config)
+    };
+    let inbox = st.store.update_inbox(ctx.ws(), InboxId(id), InboxPatch { name, config }).await?;
     if reregister && matches!(inbox.channel, Channel::Telegram | Channel::Viber) {
         register_webhook(&st, &inbox, &base);
     }
@@ -120,6 +129,12 @@ pub async fn delete_inbox(State(st): State<AppState>, ctx: Ctx, ApiPath(path): A
     st.store.delete_inbox(ctx.ws(), InboxId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Server-managed config key: the origin the admin reached us at when the
+/// inbox was last created or updated (see [`public_base`]), which the
+/// outbox uses for the public file URLs that Viber and Instagram fetch.
+/// Not settable by clients (`inbox_config::check` refuses unknown keys).
+pub const PUBLIC_BASE_KEY: &str = "public_base_url";
 
 /// Config keys whose change means the provider must be told the webhook
 /// again (Telegram: `bot_token`, `secret_token`; Viber: `auth_token`).

@@ -10,6 +10,7 @@ pub mod files;
 pub mod hours_sla;
 pub mod inboxes;
 pub mod library;
+pub mod public_files;
 pub mod realtime;
 pub mod routing;
 pub mod system;
