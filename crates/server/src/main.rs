@@ -61,6 +61,11 @@ struct ServeArgs {
     /// Largest accepted file upload (attachments) in bytes.
     #[arg(long, env = "SWITCHBOARD_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
     max_upload_bytes: usize,
+    /// The address providers reach this server at, e.g. https://cc.example.com
+    /// (webhook URLs shown to admins, file URLs sent to Viber and Instagram);
+    /// absent: the scheme and Host of each request.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
     /// NATS server for fan-out between nodes (absent: in-process bus).
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
@@ -215,6 +220,7 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<()> {
         max_upload_bytes: args.max_upload_bytes,
         demo,
         scan_interval_ms: args.scan_interval_ms.max(50),
+        public_url: args.public_url.clone(),
         ..Settings::default()
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -373,4 +379,13 @@ impl SystemClock {
         use state::Clock;
         self.now()
     }
+}
+
+/// `--public-url`: an absolute http(s) URL without query or fragment.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be an http:// or https:// address without query or fragment, e.g. https://cc.example.com".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
 }

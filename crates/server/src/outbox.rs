@@ -303,12 +303,14 @@ async fn send_files(st: &AppState, http: &reqwest::Client, inbox: &Inbox, item: 
             call_upload(http, inbox, messenger::send_upload(base, token, to, messaging, &file.filename, &file.content_type, file.data, &key)).await
         }
         // Both take attachments by URL only: the provider fetches the file
-        // from a signed URL of ours that expires in an hour, on the public
-        // origin recorded when the inbox was created or updated.
+        // from a signed URL of ours that expires in an hour, on
+        // `--public-url`, else the public origin recorded when the inbox was
+        // created or updated.
         Channel::Instagram | Channel::Viber => {
-            let Some(public_base) = inbox.config_str(crate::routes::inboxes::PUBLIC_BASE_KEY) else {
+            let recorded = inbox.config_str(crate::routes::inboxes::PUBLIC_BASE_KEY);
+            let Some(public_base) = st.settings.public_url.as_deref().or(recorded) else {
                 return permanent(format!(
-                    "sending files on {} needs a public URL for the file: save the inbox once through the API so the server learns its public address",
+                    "sending files on {} needs a public URL for the file: set --public-url, or save the inbox once through the API so the server learns its public address",
                     inbox.channel
                 ));
             };

@@ -38,11 +38,15 @@ pub struct Settings {
     pub public_limit: RateLimit,
     /// How often the SLA / auto-resolve scanner runs.
     pub scan_interval_ms: u64,
+    /// The address customers' providers reach this server at (webhooks,
+    /// file URLs); None: the Host the request came in with.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            public_url: None,
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: crate::routes::files::DEFAULT_MAX_FILE_BYTES,
             demo: false,

@@ -55,3 +55,32 @@ async fn help_documents_every_setting() {
         assert!(text.contains(setting), "--help lacks {setting}:\n{text}");
     }
 }
+
+/// `--public-url` is what admins are told to give providers (webhook URLs),
+/// whatever Host the admin's browser used; a malformed one stops the start
+/// with a clear message.
+#[tokio::test]
+async fn public_url_sets_the_webhook_addresses_and_a_bad_one_is_refused() {
+    let dir = TempDir::new("sb-public-url").unwrap();
+    let server = Server::start("demo", dir.path(), None, &["--public-url", "https://cc.example.com/"]).await;
+    let admin = server.login("admin@demo.test").await;
+    let (ws, _) = demo_workspace(&admin).await;
+    let (status, inboxes) = admin.get(&format!("/api/v1/workspaces/{ws}/inboxes")).await;
+    assert_eq!(status, 200, "{inboxes}");
+    let hooks: Vec<&str> = inboxes["data"].as_array().expect("inboxes").iter().filter_map(|i| i["webhook_url"].as_str()).collect();
+    assert!(!hooks.is_empty());
+    assert!(hooks.iter().all(|h| h.starts_with("https://cc.example.com/webhooks/")), "{hooks:?}");
+    server.kill().await;
+
+    for bad in ["ftp://cc.example.com", "cc.example.com", "https://cc.example.com/?x=1"] {
+        let out = tokio::process::Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--public-url", bad])
+            .env("SWITCHBOARD_DATA_DIR", dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{bad} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--public-url"), "{bad}: {err}");
+    }
+}

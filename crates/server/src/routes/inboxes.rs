@@ -10,7 +10,12 @@ use switchboard_core::*;
 use switchboard_store::{InboxPatch, NewInbox};
 
 /// The origin clients reached us at, for URLs shown to admins.
-pub fn public_base(headers: &HeaderMap) -> String {
+/// Where providers and browsers reach this server: `--public-url` if set,
+/// else the scheme and Host of the request.
+pub fn public_base(st: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &st.settings.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
     format!("{proto}://{host}")
@@ -35,7 +40,7 @@ pub fn view(inbox: &Inbox, base: &str) -> InboxView {
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/inboxes", tag = "inboxes",
     responses((status = 200, body = ListOf<InboxView>)))]
 pub async fn list_inboxes(State(st): State<AppState>, ctx: Ctx, headers: HeaderMap) -> ApiResult<Json<ListOf<InboxView>>> {
-    let base = public_base(&headers);
+    let base = public_base(&st, &headers);
     let list = st.store.list_inboxes(ctx.ws()).await?;
     Ok(Json(ListOf { data: list.iter().map(|i| view(i, &base)).collect() }))
 }
@@ -52,7 +57,7 @@ pub async fn create_inbox(
     let name = validate::name("name", &req.name)?;
     inbox_config::check(req.channel, &req.config, false)?;
     let website_token = (req.channel == Channel::Webchat).then(|| auth::random_secret()[..24].to_owned());
-    let base = public_base(&headers);
+    let base = public_base(&st, &headers);
     let mut config = req.config;
     config.insert(PUBLIC_BASE_KEY.into(), base.clone().into());
     let new = NewInbox { name, channel: req.channel, config, website_token };
@@ -80,7 +85,7 @@ pub async fn get_inbox(
 ) -> ApiResult<Json<InboxView>> {
     let (_, id) = path;
     let inbox = st.store.get_inbox(ctx.ws(), InboxId(id)).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(view(&inbox, &public_base(&headers))))
+    Ok(Json(view(&inbox, &public_base(&st, &headers))))
 }
 
 #[utoipa::path(patch, path = "/api/v1/workspaces/{workspace_id}/inboxes/{inbox_id}", tag = "inboxes", request_body = UpdateInboxRequest,
@@ -106,7 +111,7 @@ pub async fn update_inbox(
     let reregister = req.config.as_ref().is_some_and(|c| {
         WEBHOOK_KEYS.iter().any(|k| c.get(*k).is_some_and(|v| existing.config.get(*k) != Some(v)))
     });
-    let base = public_base(&headers);
+    let base = public_base(&st, &headers);
     let config = if existing.config_str(PUBLIC_BASE_KEY) == Some(base.as_str()) {
         req.config
     } else {

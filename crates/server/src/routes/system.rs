@@ -31,7 +31,7 @@ pub async fn demo_page(State(st): State<AppState>, headers: axum::http::HeaderMa
         return Err(ApiError::NotFound);
     }
     let token = crate::demo::website_token(&st).await?.ok_or(ApiError::NotFound)?;
-    let base = super::inboxes::public_base(&headers);
+    let base = super::inboxes::public_base(&st, &headers);
     Ok(Html(crate::demo::widget_page(&base, &token)))
 }
 
