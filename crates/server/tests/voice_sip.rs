@@ -226,6 +226,25 @@ async fn register(server: &Server, voice: &Voice, port: u16, password: &str, exp
     register_ext(server, voice, "101", port, password, expect_ok).await
 }
 
+/// Alice's phone: extension 101 registered from a fresh port, then a SIPp
+/// UAS there that answers one call (`agent_phone.xml`).
+async fn alice_phone(server: &Server, voice: &Voice) -> Sipp {
+    let sip = server.sip_udp.expect("SIP listening line");
+    let agent_port = free_udp_port().await;
+    let (ok, err) = register(server, voice, agent_port, PASSWORD, true).await;
+    assert!(ok, "agent registration: {err}");
+    sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")])
+}
+
+/// A call's WAV (`recording` or `voicemail`), fetched as the admin.
+async fn call_wav(voice: &Voice, id: i64, kind: &str) -> hound::WavReader<std::io::Cursor<Vec<u8>>> {
+    let url = format!("{}/api/v1/workspaces/{}/calls/{id}/{kind}", voice.admin.base, voice.ws);
+    let resp = voice.admin.http.get(url).bearer_auth(voice.admin.token.clone().unwrap_or_default()).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{kind}");
+    let wav = resp.bytes().await.unwrap().to_vec();
+    hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV")
+}
+
 async fn register_ext(server: &Server, voice: &Voice, ext: &str, port: u16, password: &str, expect_ok: bool) -> (bool, String) {
     let sip = server.sip_udp.expect("SIP listening line");
     let media = free_media_port().await;
@@ -336,11 +355,7 @@ async fn inbound_call_through_ivr_and_queue_to_a_registered_agent_is_recorded() 
     let voice = setup(&server).await;
     let sip = server.sip_udp.expect("SIP listening line");
 
-    // Alice's phone registers from `agent_port`, then answers there.
-    let agent_port = free_udp_port().await;
-    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
-    assert!(ok, "agent registration: {err}");
-    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    let agent = alice_phone(&server, &voice).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let started = std::time::Instant::now();
@@ -362,18 +377,7 @@ async fn inbound_call_through_ivr_and_queue_to_a_registered_agent_is_recorded() 
     assert!(!call["recording_attachment_id"].is_null(), "{call}");
 
     // The recording: as long as the call (offered → ended) within 10 %.
-    let id = call["id"].as_i64().unwrap();
-    let resp = voice
-        .admin
-        .http
-        .get(format!("{}/api/v1/workspaces/{}/calls/{id}/recording", voice.admin.base, voice.ws))
-        .bearer_auth(voice.admin.token.clone().unwrap_or_default())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let wav = resp.bytes().await.unwrap().to_vec();
-    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV");
+    let reader = call_wav(&voice, call["id"].as_i64().unwrap(), "recording").await;
     let spec = reader.spec();
     assert_eq!((spec.channels, spec.sample_rate), (2, 8000), "stereo 8 kHz");
     let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap_or(0)).collect();
@@ -431,10 +435,7 @@ async fn agent_phone_and_customer_trunk(server: &Server, voice: &Voice) -> (Sipp
 /// more trunk settings (credentials) chosen by the test.
 async fn agent_phone_and_customer_behind(server: &Server, voice: &Voice, customer_scenario: &str, trunk: Value) -> (Sipp, Sipp) {
     let sip = server.sip_udp.expect("SIP listening line");
-    let agent_port = free_udp_port().await;
-    let (ok, err) = register(server, voice, agent_port, PASSWORD, true).await;
-    assert!(ok, "agent registration: {err}");
-    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    let agent = alice_phone(server, voice).await;
     let customer_port = free_udp_port().await;
     let customer =
         sipp(sip, customer_port, free_media_port().await, &["-sf", &scenario(customer_scenario), "-d", "3000"]);
@@ -497,12 +498,8 @@ async fn click_to_call_through_a_tcp_trunk() {
     let dir = TempDir::new("sb-sip-c2c-tcp").unwrap();
     let server = Server::demo(&dir).await;
     let voice = setup(&server).await;
-    let sip = server.sip_udp.expect("SIP listening line");
     let sip_tcp = server.sip_tcp.expect("SIP TCP listening line");
-    let agent_port = free_udp_port().await;
-    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
-    assert!(ok, "agent registration: {err}");
-    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    let agent = alice_phone(&server, &voice).await;
     let customer_port = free_tcp_port().await;
     let customer = sipp(
         sip_tcp,
@@ -656,19 +653,9 @@ async fn max_wait_sends_the_caller_to_voicemail() {
     let (status, missed) = voice.admin.get(&format!("/api/v1/workspaces/{}/calls/missed", voice.ws)).await;
     assert_eq!(status, 200, "{missed}");
     assert!(missed["data"].as_array().is_some_and(|a| a.iter().any(|c| c["id"].as_i64() == Some(id))), "{missed}");
-    let fetch = |kind: &'static str| {
-        let url = format!("{}/api/v1/workspaces/{}/calls/{id}/{kind}", voice.admin.base, voice.ws);
-        let req = voice.admin.http.get(url).bearer_auth(voice.admin.token.clone().unwrap_or_default());
-        async move {
-            let resp = req.send().await.unwrap();
-            assert_eq!(resp.status().as_u16(), 200, "{kind}");
-            let wav = resp.bytes().await.unwrap().to_vec();
-            hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV")
-        }
-    };
     // The whole call stays the call's recording (stereo, IVR and queue
     // included: ACK + 1.5 s + 14 s + 7 s until the BYE).
-    let recording = fetch("recording").await;
+    let recording = call_wav(&voice, id, "recording").await;
     assert_eq!(recording.spec().channels, 2);
     let call_ms = u64::from(recording.duration()) / 8;
     assert!(call_ms > 21_000, "the recording is the whole call: {call_ms} ms");
@@ -677,7 +664,7 @@ async fn max_wait_sends_the_caller_to_voicemail() {
     // and tone) to the BYE: ~8.5 s, of which the caller speaks the last 7
     // (the sample starts 14 s after the key press). With the prompt it
     // would be ~11 s, with the queue ~21 s.
-    let voicemail = fetch("voicemail").await;
+    let voicemail = call_wav(&voice, id, "voicemail").await;
     assert_eq!(voicemail.spec().channels, 1, "the caller's channel only");
     assert_eq!(voicemail.spec().sample_rate, 8000);
     let message_ms = u64::from(voicemail.duration()) / 8;
@@ -1000,18 +987,7 @@ async fn ivr_greeting_from_an_uploaded_wav_is_played() {
     let (ok, err) = caller.finish(40).await;
     assert!(ok, "the menu must hang up: {err}");
     let call = newest_call_until(&voice, 20, |c| !c["recording_attachment_id"].is_null()).await;
-    let id = call["id"].as_i64().unwrap();
-    let resp = voice
-        .admin
-        .http
-        .get(format!("{}/api/v1/workspaces/{ws}/calls/{id}/recording", voice.admin.base))
-        .bearer_auth(voice.admin.token.clone().unwrap_or_default())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let wav = resp.bytes().await.unwrap().to_vec();
-    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV");
+    let reader = call_wav(&voice, call["id"].as_i64().unwrap(), "recording").await;
     let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap_or(0)).collect();
     let right: Vec<f64> = samples.chunks_exact(2).map(|f| f[1] as f64).collect();
     let window = right.get(8 * 200..8 * 1200).expect("at least 1.2 s recorded");
@@ -1029,12 +1005,8 @@ async fn inbound_call_over_tcp_is_answered_by_an_agent() {
     let dir = TempDir::new("sb-sip-tcp").unwrap();
     let server = Server::demo(&dir).await;
     let voice = setup(&server).await;
-    let sip = server.sip_udp.expect("SIP listening line");
     let sip_tcp = server.sip_tcp.expect("SIP TCP listening line");
-    let agent_port = free_udp_port().await;
-    let (ok, err) = register(&server, &voice, agent_port, PASSWORD, true).await;
-    assert!(ok, "agent registration: {err}");
-    let agent = sipp(sip, agent_port, free_media_port().await, &["-sf", &scenario("agent_phone.xml")]);
+    let agent = alice_phone(&server, &voice).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let digits = NUMBER.trim_start_matches('+');
     let caller = sipp(
