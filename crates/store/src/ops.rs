@@ -2000,10 +2000,12 @@ pub async fn attachment_file(c: &mut Conn, ws: WorkspaceId, id: AttachmentId, ke
         .bind(key)
         .fetch_optional(&mut *c)
         .await?;
-    match r {
-        None => Ok(None),
-        Some(r) => Ok(Some(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })),
-    }
+    r.as_ref().map(stored_file).transpose()
+}
+
+/// A `SELECT filename, content_type, data` row of `attachments`.
+fn stored_file(r: &DbRow) -> Result<StoredFile> {
+    Ok(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })
 }
 
 /// Fills the files of each conversation's last message (list previews name

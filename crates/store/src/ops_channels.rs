@@ -268,19 +268,7 @@ pub async fn outbox_sent_by_key(
 /// lease ran out, or a send the provider never answered): the row is in
 /// doubt from now (if not already) and is looked at again at `next_at`.
 pub async fn outbox_in_doubt(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Timestamp, note: &str, now: Timestamp) -> Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3,
-                attempt_started_at = NULL, in_doubt_at = COALESCE(in_doubt_at, $3)
-          WHERE workspace_id = $4 AND id = $5 AND status = 'pending'",
-    )
-    .bind(next_at.0)
-    .bind(note)
-    .bind(now.0)
-    .bind(ws.0)
-    .bind(id)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
+    reschedule_outbox(c, ws, id, next_at, note, true, now).await
 }
 
 /// The provider refused for good: the message failed, with its reason.
@@ -297,15 +285,24 @@ pub async fn outbox_failed(c: &mut Conn, ws: WorkspaceId, id: i64, reason: &str,
 
 /// Try again at `next_at`.
 pub async fn outbox_retry(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Timestamp, error: &str, now: Timestamp) -> Result<()> {
+    reschedule_outbox(c, ws, id, next_at, error, false, now).await
+}
+
+/// A pending row's attempt ended without an outcome to record: counted,
+/// looked at again at `next_at`; `in_doubt` marks it in doubt from now
+/// unless it already was.
+async fn reschedule_outbox(c: &mut Conn, ws: WorkspaceId, id: i64, next_at: Timestamp, note: &str, in_doubt: bool, now: Timestamp) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3, attempt_started_at = NULL
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, updated_at = $3, attempt_started_at = NULL,
+                in_doubt_at = CASE WHEN $6 THEN COALESCE(in_doubt_at, $3) ELSE in_doubt_at END
           WHERE workspace_id = $4 AND id = $5 AND status = 'pending'",
     )
     .bind(next_at.0)
-    .bind(error)
+    .bind(note)
     .bind(now.0)
     .bind(ws.0)
     .bind(id)
+    .bind(in_doubt)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -618,5 +615,5 @@ pub async fn message_files(c: &mut Conn, ws: WorkspaceId, message: MessageId) ->
         .bind(message.0)
         .fetch_all(&mut *c)
         .await?;
-    rows.iter().map(|r| Ok(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })).collect()
+    rows.iter().map(stored_file).collect()
 }

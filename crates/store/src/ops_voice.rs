@@ -604,10 +604,7 @@ pub async fn prompt_file(c: &mut Conn, ws: WorkspaceId, id: AttachmentId) -> Res
         .bind(id.0)
         .fetch_optional(&mut *c)
         .await?;
-    match r {
-        None => Ok(None),
-        Some(r) => Ok(Some(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })),
-    }
+    r.as_ref().map(stored_file).transpose()
 }
 
 pub async fn create_ivr_menu(c: &mut Conn, ws: WorkspaceId, spec: &IvrMenuSpec, now: Timestamp) -> Result<IvrMenu> {
@@ -1040,10 +1037,7 @@ pub async fn call_media_file(c: &mut Conn, ws: WorkspaceId, id: CallId, kind: Ca
     .bind(id.0)
     .fetch_optional(&mut *c)
     .await?;
-    match r {
-        None => Ok(None),
-        Some(r) => Ok(Some(StoredFile { filename: r.try_get(0)?, content_type: r.try_get(1)?, data: r.try_get(2)? })),
-    }
+    r.as_ref().map(stored_file).transpose()
 }
 
 /// The SQL form of `Event::call`'s visibility for a viewer.
