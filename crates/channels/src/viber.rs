@@ -358,22 +358,20 @@ pub fn welcome_message(sender_name: &str, text: &str) -> Option<Value> {
     if text.is_empty() {
         return None;
     }
-    let name: String = sender_name
-        .trim()
-        .chars()
-        .take(MAX_SENDER_NAME_CHARS)
-        .collect();
-    let name = if name.is_empty() {
-        "Support".to_owned()
-    } else {
-        name
-    };
+    let name = sender(sender_name);
     Some(json!({
         "sender": { "name": name },
         "min_api_version": MIN_API_VERSION,
         "type": "text",
         "text": text,
     }))
+}
+
+/// The sender name Viber shows: trimmed, cut to 28 characters, and
+/// "Support" when empty (Viber requires one).
+fn sender(sender_name: &str) -> String {
+    let name: String = sender_name.trim().chars().take(MAX_SENDER_NAME_CHARS).collect();
+    if name.is_empty() { "Support".to_owned() } else { name }
 }
 
 /// `POST {base}/pa/send_message`.
@@ -392,16 +390,7 @@ pub fn send_text(
     sender_name: &str,
     text: &str,
 ) -> SendRequest {
-    let name: String = sender_name
-        .trim()
-        .chars()
-        .take(MAX_SENDER_NAME_CHARS)
-        .collect();
-    let name = if name.is_empty() {
-        "Support".to_owned()
-    } else {
-        name
-    };
+    let name = sender(sender_name);
     SendRequest {
         url: send_message_url(base),
         headers: vec![(AUTH_HEADER.to_owned(), auth_token.to_owned())],

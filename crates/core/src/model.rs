@@ -246,6 +246,12 @@ impl Inbox {
     pub fn config_str(&self, key: &str) -> Option<&str> {
         self.config.get(key).and_then(|v| v.as_str())
     }
+
+    /// The sender name a Viber inbox shows on its messages: its
+    /// `sender_name`, else the inbox's name.
+    pub fn viber_sender_name(&self) -> &str {
+        self.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&self.name)
+    }
 }
 
 pub type CustomFields = BTreeMap<String, serde_json::Value>;

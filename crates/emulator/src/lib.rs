@@ -418,16 +418,7 @@ impl Emulator {
         psid: &str,
         text: &str,
     ) -> reqwest::Result<Delivery> {
-        let message = serde_json::json!({ "text": text });
-        self.inner
-            .meta_inbound(
-                Provider::Messenger,
-                webhook_url,
-                app_secret,
-                page_id,
-                psid,
-                message,
-            )
+        self.messenger_inbound(webhook_url, app_secret, page_id, psid, serde_json::json!({ "text": text }))
             .await
     }
 

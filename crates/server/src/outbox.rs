@@ -29,6 +29,7 @@
 use crate::state::AppState;
 use std::time::Duration;
 use switchboard_channels::provider::{self, SendOutcome, SendRequest};
+use switchboard_channels::messenger::{self, Platform};
 use switchboard_channels::{telegram, whatsapp};
 use switchboard_core::*;
 use switchboard_store::OutboxItem;
@@ -193,11 +194,10 @@ fn request_for(inbox: &Inbox, item: &OutboxItem, now: Timestamp) -> Result<SendR
             use switchboard_channels::viber;
             let base = inbox.config_str("api_base_url").unwrap_or(viber::DEFAULT_API_BASE);
             // Viber shows a sender name on every message (at most 28 characters).
-            let sender = inbox.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&inbox.name);
+            let sender = inbox.viber_sender_name();
             Ok(viber::send_text(base, config("auth_token")?, to, sender, &item.content))
         }
         Channel::Messenger | Channel::Instagram => {
-            use switchboard_channels::messenger::{self, Platform};
             let platform = if inbox.channel == Channel::Instagram { Platform::Instagram } else { Platform::Messenger };
             let messaging = messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, platform)?;
             messenger::check_text(platform, &item.content)?;
@@ -236,6 +236,17 @@ async fn send_files(st: &AppState, http: &reqwest::Client, inbox: &Inbox, item: 
     if caption.chars().count() > MAX_CAPTION_CHARS {
         return permanent(format!("a file's caption is at most {MAX_CAPTION_CHARS} characters: send the text in its own message"));
     }
+    // Messenger and Instagram: inside the messaging window, no text beside
+    // the file (a Send API message is text or an attachment, never both),
+    // the page token and API base.
+    let meta_file_send = |platform: Platform| -> Result<(messenger::Messaging, &str, &str), String> {
+        let messaging = messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, platform)?;
+        if !caption.is_empty() {
+            return Err(format!("{} shows no text with a file: send the text in its own message", platform.name()));
+        }
+        let token = config("page_access_token")?;
+        Ok((messaging, token, inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE)))
+    };
     match inbox.channel {
         Channel::Telegram => {
             let token = match config("bot_token") {
@@ -285,20 +296,10 @@ async fn send_files(st: &AppState, http: &reqwest::Client, inbox: &Inbox, item: 
             call(http, inbox, whatsapp::send_media(base, phone, token, to, &media, &provider::idempotency_key(item.message_id.0))).await
         }
         Channel::Messenger => {
-            use switchboard_channels::messenger::{self, Platform};
-            let messaging = match messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, Platform::Messenger) {
-                Ok(m) => m,
+            let (messaging, token, base) = match meta_file_send(Platform::Messenger) {
+                Ok(p) => p,
                 Err(reason) => return permanent(reason),
             };
-            // A Send API message is text or an attachment, never both.
-            if !caption.is_empty() {
-                return permanent("Messenger shows no text with a file: send the text in its own message".to_owned());
-            }
-            let token = match config("page_access_token") {
-                Ok(t) => t,
-                Err(reason) => return permanent(reason),
-            };
-            let base = inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE);
             let key = provider::idempotency_key(item.message_id.0);
             call_upload(http, inbox, messenger::send_upload(base, token, to, messaging, &file.filename, &file.content_type, file.data, &key)).await
         }
@@ -327,25 +328,16 @@ async fn send_files(st: &AppState, http: &reqwest::Client, inbox: &Inbox, item: 
                     Err(reason) => return permanent(reason),
                 };
                 let base = inbox.config_str("api_base_url").unwrap_or(viber::DEFAULT_API_BASE);
-                let sender = inbox.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&inbox.name);
+                let sender = inbox.viber_sender_name();
                 match viber::send_media(base, token, to, sender, &url, &file.content_type, &file.filename, file.data.len(), caption) {
                     Ok(req) => call(http, inbox, req).await,
                     Err(reason) => permanent(reason),
                 }
             } else {
-                use switchboard_channels::messenger::{self, Platform};
-                let messaging = match messenger::messaging_for(item.last_inbound_at.map(|t| t.0 / 1000), now.0 / 1000, Platform::Instagram) {
-                    Ok(m) => m,
+                let (messaging, token, base) = match meta_file_send(Platform::Instagram) {
+                    Ok(p) => p,
                     Err(reason) => return permanent(reason),
                 };
-                if !caption.is_empty() {
-                    return permanent("Instagram shows no text with a file: send the text in its own message".to_owned());
-                }
-                let token = match config("page_access_token") {
-                    Ok(t) => t,
-                    Err(reason) => return permanent(reason),
-                };
-                let base = inbox.config_str("api_base_url").unwrap_or(messenger::DEFAULT_API_BASE);
                 // Instagram's Send API documents no `metadata`, as for text.
                 call(http, inbox, messenger::send_attachment_url(base, token, to, messaging, &file.content_type, &url)).await
             }

@@ -108,7 +108,7 @@ pub async fn receive(
             // the bot's welcome (the only message allowed before they
             // subscribe).
             if parsed.event == "conversation_started" {
-                let sender = inbox.config_str("sender_name").filter(|s| !s.trim().is_empty()).unwrap_or(&inbox.name);
+                let sender = inbox.viber_sender_name();
                 answer = inbox.config_str("welcome_message").and_then(|text| viber::welcome_message(sender, text));
             }
             parsed.events
