@@ -483,6 +483,16 @@ async fn click_to_call_is_answered_and_recorded(server: &Server, voice: &Voice, 
     assert!(!call["recording_attachment_id"].is_null(), "{call}");
 }
 
+/// A port free on loopback for both UDP and TCP at the moment of asking.
+async fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let port = free_udp_port().await;
+        if tokio::net::TcpListener::bind(("127.0.0.1", port)).await.is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A free TCP port on loopback (for SIPp `-t t1` listening as the customer).
 async fn free_tcp_port() -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -1037,16 +1047,6 @@ async fn baresip_phone_registers_and_auto_answers_a_queued_call() {
     let sip = server.sip_udp.expect("SIP listening line");
     let conf = dir.path().join("baresip");
     std::fs::create_dir_all(&conf).unwrap();
-    let phone_port = free_udp_port().await;
-    std::fs::write(
-        conf.join("config"),
-        format!(
-            "sip_listen\t\t127.0.0.1:{phone_port}\nmodule_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\n\
-             module\t\t\taubridge.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\naudio_source\t\taubridge,loop\n\
-             audio_player\t\taubridge,loop\naudio_alert\t\taubridge,alert\n"
-        ),
-    )
-    .unwrap();
     std::fs::write(
         conf.join("accounts"),
         format!(
@@ -1055,15 +1055,41 @@ async fn baresip_phone_registers_and_auto_answers_a_queued_call() {
         ),
     )
     .unwrap();
-    let mut phone = Command::new("baresip")
-        .args(["-f", &conf.display().to_string(), "-t", "60"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn baresip (Debian package baresip)");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // baresip listens on UDP and TCP at its port; a port found free can be
+    // taken by another test before baresip binds it, so a phone that could
+    // not bind is started again on another port.
+    let mut attempt = 0;
+    let mut phone = loop {
+        attempt += 1;
+        let phone_port = free_udp_and_tcp_port().await;
+        std::fs::write(
+            conf.join("config"),
+            format!(
+                "sip_listen\t\t127.0.0.1:{phone_port}\nmodule_path\t\t/usr/lib/baresip/modules\nmodule\t\t\tg711.so\n\
+                 module\t\t\taubridge.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\naudio_source\t\taubridge,loop\n\
+                 audio_player\t\taubridge,loop\naudio_alert\t\taubridge,alert\n"
+            ),
+        )
+        .unwrap();
+        let mut phone = Command::new("baresip")
+            .args(["-f", &conf.display().to_string(), "-t", "60"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn baresip (Debian package baresip)");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if phone.try_wait().ok().flatten().is_none() {
+            break phone;
+        }
+        let mut log = String::new();
+        if let Some(mut out) = phone.stdout.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = tokio::time::timeout(Duration::from_secs(1), out.read_to_string(&mut log)).await;
+        }
+        assert!(attempt < 3 && log.contains("Address already in use"), "baresip exited at start:\n{log}");
+    };
     let digits = NUMBER.trim_start_matches('+');
     let caller = sipp(sip, free_udp_port().await, free_media_port().await, &["-sf", &scenario("caller.xml"), "-s", digits, "-d", "3000"]);
     let (caller_ok, caller_err) = caller.finish(60).await;
