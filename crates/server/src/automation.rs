@@ -19,7 +19,7 @@
 //! next.
 
 use crate::state::AppState;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::automation::{self, Action, AutomationRule, Facts, RunOutcome, Trigger};
@@ -53,13 +53,20 @@ pub fn spawn(st: AppState) -> tokio::task::JoinHandle<()> {
             tracing::warn!(error = %e, "webhook client with defaults");
             reqwest::Client::new()
         });
-    let mut runner = Runner { st, http, echoes: VecDeque::new() };
+    let mut runner = Runner { st, http, echoes: VecDeque::new(), rules: RulesMemo::default() };
     tokio::spawn(async move {
         let mut events = events;
         loop {
             tokio::select! {
                 received = events.recv() => match received {
-                    Ok(event) => runner.on_event(event).await,
+                    Ok(event) => {
+                        runner.on_event(event).await;
+                        // A backlog shares one read of each rule list; with
+                        // none left, the next event reads them afresh.
+                        if events.is_empty() {
+                            runner.rules.clear();
+                        }
+                    }
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "automation runner fell behind; rules did not run for the missed events");
                         // What we published may be among the missed ones.
@@ -126,6 +133,40 @@ struct Runner {
     http: reqwest::Client,
     /// Events this runner published and has not yet heard back.
     echoes: VecDeque<Event>,
+    rules: RulesMemo,
+}
+
+/// Most events one read of a workspace's rules serves while a backlog
+/// lasts, so an edited rule applies within that many events under load.
+const RULES_MEMO_EVENTS: u32 = 256;
+
+/// The rule lists read while events are queued: under a burst (thousands
+/// of messages a second) the runner reads each workspace's rules for a
+/// trigger once per backlog instead of once per event, and keeps up.
+#[derive(Default)]
+struct RulesMemo {
+    lists: HashMap<(WorkspaceId, Trigger), Arc<Vec<AutomationRule>>>,
+    uses: u32,
+}
+
+impl RulesMemo {
+    fn clear(&mut self) {
+        self.lists.clear();
+        self.uses = 0;
+    }
+
+    async fn get(&mut self, st: &AppState, ws: WorkspaceId, trigger: Trigger) -> Result<Arc<Vec<AutomationRule>>, StoreError> {
+        self.uses += 1;
+        if self.uses > RULES_MEMO_EVENTS {
+            self.clear();
+        }
+        if let Some(rules) = self.lists.get(&(ws, trigger)) {
+            return Ok(rules.clone());
+        }
+        let rules = Arc::new(st.store.rules_for_trigger(ws, trigger).await?);
+        self.lists.insert((ws, trigger), rules.clone());
+        Ok(rules)
+    }
 }
 
 /// What one action did: the events it committed, or why it failed.
@@ -164,9 +205,9 @@ impl Runner {
     /// action commits as it goes; answers those events for the chain.
     async fn run_rules(&mut self, o: &Occurrence, depth: u8) -> Result<Vec<Event>, StoreError> {
         let ws = o.workspace_id;
-        let rules = self.st.store.rules_for_trigger(ws, o.trigger).await?;
+        let rules = self.rules.get(&self.st, ws, o.trigger).await?;
         let mut committed = Vec::new();
-        for rule in rules {
+        for rule in rules.iter().cloned() {
             // Fresh facts for every rule: an earlier rule may have changed
             // the conversation.
             let Some(mut conv) = self.st.store.get_conversation(ws, o.conversation_id).await? else { return Ok(committed) };

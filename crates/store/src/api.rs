@@ -2,6 +2,8 @@
 // and `postgres.rs` after they define `Backend` with two primitives:
 //   read()  -> a pooled connection for reads;
 //   write(f) -> runs `f` in a write transaction, answers after the commit.
+// and the hot point reads (`webhook_inbox`, `get_inbox`, `identity_contact`,
+// …), which SQLite answers synchronously (sqlite_reads.rs).
 // Arguments are copied into owned values because a write may run on another
 // task (SQLite's single writer).
 
@@ -155,9 +157,6 @@ impl Backend {
     }
     pub async fn list_inboxes(&self, ws: WorkspaceId) -> Result<Vec<Inbox>> {
         ops::list_inboxes(&mut *self.read().await?, ws).await
-    }
-    pub async fn get_inbox(&self, ws: WorkspaceId, id: InboxId) -> Result<Option<Inbox>> {
-        ops::get_inbox(&mut *self.read().await?, ws, id).await
     }
     pub async fn update_inbox(&self, ws: WorkspaceId, id: InboxId, patch: InboxPatch) -> Result<Inbox> {
         self.write(move |c| Box::pin(async move { ops::update_inbox(c, ws, id, &patch).await })).await
@@ -325,9 +324,6 @@ impl Backend {
     pub async fn list_rules(&self, ws: WorkspaceId) -> Result<Vec<automation::AutomationRule>> {
         ops::list_rules(&mut *self.read().await?, ws).await
     }
-    pub async fn rules_for_trigger(&self, ws: WorkspaceId, trigger: automation::Trigger) -> Result<Vec<automation::AutomationRule>> {
-        ops::rules_for_trigger(&mut *self.read().await?, ws, trigger).await
-    }
     pub async fn get_rule(&self, ws: WorkspaceId, id: RuleId) -> Result<Option<automation::AutomationRule>> {
         ops::get_rule(&mut *self.read().await?, ws, id).await
     }
@@ -360,7 +356,7 @@ impl Backend {
     pub async fn contact_for_identity(&self, ws: WorkspaceId, inbox: InboxId, who: ProviderIdentity, now: Timestamp) -> Result<Contact> {
         // Nearly every message comes from a customer we know: a read finds
         // them without taking a turn of the single writer.
-        if let Some(known) = ops::identity_contact(&mut *self.read().await?, ws, inbox, &who.external_id).await? {
+        if let Some(known) = self.identity_contact(ws, inbox, &who.external_id).await? {
             return Ok(known);
         }
         self.write(move |c| Box::pin(async move { ops::contact_for_identity(c, ws, inbox, &who, now).await })).await
@@ -397,12 +393,6 @@ impl Backend {
     }
     pub async fn record_email_message(&self, ws: WorkspaceId, inbox: InboxId, record: EmailRecord, now: Timestamp) -> Result<()> {
         self.write(move |c| Box::pin(async move { ops::record_email_message(c, ws, inbox, &record, now).await })).await
-    }
-    pub async fn webhook_inbox(&self, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
-        ops::webhook_inbox(&mut *self.read().await?, channel, id).await
-    }
-    pub async fn dedup_key_seen(&self, ws: WorkspaceId, key: &str) -> Result<bool> {
-        ops::dedup_key_seen(&mut *self.read().await?, ws, key).await
     }
     pub async fn due_outbox(&self, now: Timestamp, limit: i64) -> Result<Vec<OutboxItem>> {
         ops::due_outbox(&mut *self.read().await?, now, limit).await

@@ -8,9 +8,6 @@ impl Backend {
     pub async fn set_team_business_hours(&self, ws: WorkspaceId, team: TeamId, config: Option<String>, now: Timestamp) -> Result<()> {
         self.write(move |c| Box::pin(async move { ops::set_team_business_hours(c, ws, team, config.as_deref(), now).await })).await
     }
-    pub async fn effective_business_hours(&self, ws: WorkspaceId, team: Option<TeamId>) -> Result<Option<String>> {
-        ops::effective_business_hours(&mut *self.read().await?, ws, team).await
-    }
     pub async fn list_team_business_hours(&self, ws: WorkspaceId) -> Result<Vec<(TeamId, String)>> {
         ops::list_team_business_hours(&mut *self.read().await?, ws).await
     }

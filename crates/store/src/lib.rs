@@ -15,6 +15,7 @@
 //! `postgres.rs`): both dialects accept `$n` parameters, `RETURNING` and
 //! `ON CONFLICT`, so one text serves both without sqlx's `Any` driver.
 
+mod cols;
 mod error;
 pub mod model;
 mod model_voice;
@@ -150,6 +151,7 @@ forward! {
     fn due_outbox(now: Timestamp, limit: i64) -> Vec<OutboxItem>;
     fn outbox_claim(ws: WorkspaceId, id: i64, lease_until: Timestamp, now: Timestamp) -> bool;
     fn webhook_inbox(channel: Channel, id: InboxId) -> Option<Inbox>;
+    fn identity_contact(ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Option<Contact>;
     fn email_inboxes() -> Vec<Inbox>;
     fn latest_conversation(ws: WorkspaceId, inbox: InboxId, contact: ContactId) -> Option<ConversationId>;
     fn email_thread_conversation(ws: WorkspaceId, inbox: InboxId, keys: &[String]) -> Option<ConversationId>;

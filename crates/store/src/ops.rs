@@ -652,17 +652,18 @@ pub async fn remove_team_member(c: &mut Conn, ws: WorkspaceId, team: TeamId, use
 
 // ------------------------------------------------------------------- inboxes
 
-const INBOX_SELECT: &str = "SELECT id, workspace_id, name, channel, config, website_token, created_at FROM inboxes";
+pub(crate) const INBOX_SELECT: &str = "SELECT id, workspace_id, name, channel, config, website_token, created_at FROM inboxes";
 
-fn inbox_row(r: &DbRow) -> Result<Inbox> {
+/// Also maps SQLite's synchronous reads (`sqlite_reads.rs`).
+pub(crate) fn inbox_row(r: &impl crate::cols::Cols) -> Result<Inbox> {
     Ok(Inbox {
-        id: InboxId(r.try_get("id")?),
-        workspace_id: WorkspaceId(r.try_get("workspace_id")?),
-        name: r.try_get("name")?,
-        channel: parse("channel", r.try_get("channel")?, Channel::parse)?,
-        config: json_map("config", &r.try_get::<String, _>("config")?)?,
-        website_token: r.try_get("website_token")?,
-        created_at: ts(r.try_get("created_at")?),
+        id: InboxId(r.i64("id")?),
+        workspace_id: WorkspaceId(r.i64("workspace_id")?),
+        name: r.text("name")?,
+        channel: parse("channel", r.text("channel")?, Channel::parse)?,
+        config: json_map("config", &r.text("config")?)?,
+        website_token: r.opt_text("website_token")?,
+        created_at: ts(r.i64("created_at")?),
     })
 }
 
@@ -756,19 +757,20 @@ pub async fn find_inbox_by_website_token(c: &mut Conn, token: &str) -> Result<Op
 
 // ------------------------------------------------------------------ contacts
 
-const CONTACT_SELECT: &str =
+pub(crate) const CONTACT_SELECT: &str =
     "SELECT id, name, email, phone, custom_fields, created_at, updated_at FROM contacts";
 
-fn contact_row(r: &DbRow) -> Result<Contact> {
-    let fields = json_map("custom_fields", &r.try_get::<String, _>("custom_fields")?)?;
+/// Also maps SQLite's synchronous reads (`sqlite_reads.rs`).
+pub(crate) fn contact_row(r: &impl crate::cols::Cols) -> Result<Contact> {
+    let fields = json_map("custom_fields", &r.text("custom_fields")?)?;
     Ok(Contact {
-        id: ContactId(r.try_get("id")?),
-        name: r.try_get("name")?,
-        email: r.try_get("email")?,
-        phone: r.try_get("phone")?,
+        id: ContactId(r.i64("id")?),
+        name: r.opt_text("name")?,
+        email: r.opt_text("email")?,
+        phone: r.opt_text("phone")?,
         custom_fields: fields.into_iter().collect(),
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
+        created_at: ts(r.i64("created_at")?),
+        updated_at: ts(r.i64("updated_at")?),
     })
 }
 

@@ -4,21 +4,22 @@
 
 use switchboard_core::automation::{AutomationRule, Rule, RuleRun, RunOutcome, Trigger};
 
-const RULE_COLUMNS: &str = "id, name, enabled, position, trigger_kind, definition, created_at, updated_at";
+pub(crate) const RULE_COLUMNS: &str = "id, name, enabled, position, trigger_kind, definition, created_at, updated_at";
 
-fn rule_row(r: &DbRow) -> Result<AutomationRule> {
-    let text: String = r.try_get("definition")?;
+/// Also maps SQLite's synchronous reads (`sqlite_reads.rs`).
+pub(crate) fn rule_row(r: &impl crate::cols::Cols) -> Result<AutomationRule> {
+    let text = r.text("definition")?;
     let mut rule: Rule = serde_json::from_str(&text).map_err(|_| corrupt("definition", &text))?;
     // The columns are what queries filter on, so they are the truth.
-    rule.name = r.try_get("name")?;
-    rule.enabled = r.try_get("enabled")?;
-    rule.trigger = parse("trigger_kind", r.try_get("trigger_kind")?, Trigger::parse)?;
+    rule.name = r.text("name")?;
+    rule.enabled = r.flag("enabled")?;
+    rule.trigger = parse("trigger_kind", r.text("trigger_kind")?, Trigger::parse)?;
     Ok(AutomationRule {
-        id: RuleId(r.try_get("id")?),
+        id: RuleId(r.i64("id")?),
         rule,
-        position: r.try_get("position")?,
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
+        position: r.i64("position")?,
+        created_at: ts(r.i64("created_at")?),
+        updated_at: ts(r.i64("updated_at")?),
     })
 }
 

@@ -67,6 +67,30 @@ impl PgStore {
     }
 }
 
+/// The point reads on hot paths (a webhook's inbox and sender, the hours
+/// and rules after each message). SQLite answers these synchronously, see
+/// `sqlite_reads.rs`; here they are ordinary pooled reads.
+impl PgStore {
+    pub async fn webhook_inbox(&self, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
+        ops::webhook_inbox(&mut *self.read().await?, channel, id).await
+    }
+    pub async fn get_inbox(&self, ws: WorkspaceId, id: InboxId) -> Result<Option<Inbox>> {
+        ops::get_inbox(&mut *self.read().await?, ws, id).await
+    }
+    pub async fn identity_contact(&self, ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Result<Option<Contact>> {
+        ops::identity_contact(&mut *self.read().await?, ws, inbox, external_id).await
+    }
+    pub async fn dedup_key_seen(&self, ws: WorkspaceId, key: &str) -> Result<bool> {
+        ops::dedup_key_seen(&mut *self.read().await?, ws, key).await
+    }
+    pub async fn effective_business_hours(&self, ws: WorkspaceId, team: Option<TeamId>) -> Result<Option<String>> {
+        ops::effective_business_hours(&mut *self.read().await?, ws, team).await
+    }
+    pub async fn rules_for_trigger(&self, ws: WorkspaceId, trigger: automation::Trigger) -> Result<Vec<automation::AutomationRule>> {
+        ops::rules_for_trigger(&mut *self.read().await?, ws, trigger).await
+    }
+}
+
 impl PgStore {
     /// `receive_message`'s write (SQLite has its own, see sqlite.rs).
     async fn write_received(&self, ws: WorkspaceId, m: InboundMessage, now: Timestamp) -> Result<Received> {

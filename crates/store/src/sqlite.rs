@@ -41,6 +41,9 @@ mod ops {
 #[path = "sqlite_ingest.rs"]
 mod ingest;
 
+#[path = "sqlite_reads.rs"]
+mod direct;
+
 /// Most jobs committed together. Bounded so one commit never waits on an
 /// unbounded queue and a failure's blast radius (a commit error fails the
 /// whole batch) stays small. It also bounds how long a batch of sync jobs
@@ -69,6 +72,8 @@ pub struct SqliteStore {
     reads: SqlitePool,
     writes: SqlitePool,
     jobs: mpsc::Sender<Msg>,
+    /// The hot point reads, answered synchronously (`sqlite_reads.rs`).
+    direct: std::sync::Arc<direct::DirectReads>,
 }
 
 type Backend = SqliteStore;
@@ -120,7 +125,8 @@ impl SqliteStore {
             .map_err(StoreError::Database)?;
         let (jobs, rx) = mpsc::channel(1024);
         tokio::spawn(run_writer(writes.clone(), path.to_owned(), rx, max_batch.max(1)));
-        Ok(SqliteStore { reads, writes, jobs })
+        let direct = std::sync::Arc::new(direct::DirectReads::new(path.to_owned()));
+        Ok(SqliteStore { reads, writes, jobs, direct })
     }
 
     pub async fn close(&self) {
@@ -129,6 +135,7 @@ impl SqliteStore {
         if self.jobs.send(Msg::Close(done)).await.is_ok() {
             let _ = stopped.await;
         }
+        self.direct.close();
         self.reads.close().await;
         self.writes.close().await;
     }
@@ -182,6 +189,29 @@ impl SqliteStore {
             m
         };
         self.write(move |c| Box::pin(async move { ops::receive_message(c, ws, &m, now).await })).await
+    }
+}
+
+/// The point reads on hot paths, on the caller's thread (`sqlite_reads.rs`
+/// says why); PostgreSQL's are in `postgres.rs`.
+impl SqliteStore {
+    pub async fn webhook_inbox(&self, channel: Channel, id: InboxId) -> Result<Option<Inbox>> {
+        self.direct.run(|c| direct::webhook_inbox(c, channel, id))
+    }
+    pub async fn get_inbox(&self, ws: WorkspaceId, id: InboxId) -> Result<Option<Inbox>> {
+        self.direct.run(|c| direct::get_inbox(c, ws, id))
+    }
+    pub async fn identity_contact(&self, ws: WorkspaceId, inbox: InboxId, external_id: &str) -> Result<Option<Contact>> {
+        self.direct.run(|c| direct::identity_contact(c, ws, inbox, external_id))
+    }
+    pub async fn dedup_key_seen(&self, ws: WorkspaceId, key: &str) -> Result<bool> {
+        self.direct.run(|c| direct::dedup_key_seen(c, ws, key))
+    }
+    pub async fn effective_business_hours(&self, ws: WorkspaceId, team: Option<TeamId>) -> Result<Option<String>> {
+        self.direct.run(|c| direct::effective_business_hours(c, ws, team))
+    }
+    pub async fn rules_for_trigger(&self, ws: WorkspaceId, trigger: automation::Trigger) -> Result<Vec<automation::AutomationRule>> {
+        self.direct.run(|c| direct::rules_for_trigger(c, ws, trigger))
     }
 }
 

@@ -27,22 +27,7 @@ use switchboard_core::*;
 use crate::model::*;
 use crate::{Result, StoreError};
 
-/// A rusqlite failure as a store error, classified like `From<sqlx::Error>`
-/// (unique → conflict, foreign key → invalid, no row → not found).
-fn db(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ffi::{ErrorCode, SQLITE_CONSTRAINT_FOREIGNKEY, SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
-    match &e {
-        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => match f.extended_code {
-            SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY => {
-                StoreError::conflict("already_exists", "a record with these values already exists")
-            }
-            SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::Invalid("a referenced record does not exist".into()),
-            _ => StoreError::Database(sqlx::Error::Protocol(format!("sqlite: {e}"))),
-        },
-        _ => StoreError::Database(sqlx::Error::Protocol(format!("sqlite: {e}"))),
-    }
-}
+use crate::cols::rusqlite_error as db;
 
 /// Same error as `ops::corrupt`.
 fn corrupt(column: &str, value: &str) -> StoreError {

@@ -14,6 +14,7 @@ store_suite!(
     unknown_inbox_or_contact_fails_alone_and_writes_nothing,
     redelivery_of_a_message_with_files_answers_the_stored_message,
     concurrent_first_messages_of_one_contact_open_one_conversation,
+    webhook_point_reads_stay_in_their_inbox_channel_and_workspace,
 );
 
 fn msg(w: &World, contact: ContactId, text: &str, key: Option<&str>) -> InboundMessage {
@@ -355,4 +356,45 @@ async fn concurrent_first_messages_of_one_contact_open_one_conversation(store: S
     assert_eq!(conversations.len(), 1, "one conversation for the burst: {conversations:?}");
     let conv = *conversations.iter().next().unwrap();
     assert_eq!(store.list_messages(w.ws, conv, Page::first(20)).await.unwrap().items.len(), 10);
+}
+
+/// The reads a webhook makes before its write (SQLite answers them
+/// synchronously, `sqlite_reads.rs`): each finds exactly its own row and
+/// nothing across a channel or a workspace, and sees writes at once.
+async fn webhook_point_reads_stay_in_their_inbox_channel_and_workspace(store: Store) {
+    let w = world(&store, "reads").await;
+    let other = world(&store, "reads2").await;
+    let mut config = serde_json::Map::new();
+    config.insert("app_secret".into(), "s3cret".into());
+    let wa = store.create_inbox(w.ws, NewInbox { name: "WA".into(), channel: Channel::Whatsapp, config, website_token: None }, T0).await.expect("inbox");
+
+    // The inbox by id and channel, as the sqlx read returns it.
+    let found = store.webhook_inbox(Channel::Whatsapp, wa.id).await.expect("read").expect("found");
+    assert_eq!(found, wa);
+    assert_eq!(store.get_inbox(w.ws, wa.id).await.expect("read"), Some(wa.clone()));
+    assert_eq!(store.webhook_inbox(Channel::Telegram, wa.id).await.expect("read"), None, "another channel's path");
+    assert_eq!(store.webhook_inbox(Channel::Whatsapp, InboxId(wa.id.0 + 1000)).await.expect("read"), None);
+    assert_eq!(store.get_inbox(other.ws, wa.id).await.expect("read"), None, "another workspace");
+    // A changed secret is read at once.
+    let mut patch = serde_json::Map::new();
+    patch.insert("app_secret".into(), "rotated".into());
+    store.update_inbox(w.ws, wa.id, InboxPatch { name: None, config: Some(patch) }).await.expect("update");
+    let found = store.webhook_inbox(Channel::Whatsapp, wa.id).await.expect("read").expect("found");
+    assert_eq!(found.config_str("app_secret"), Some("rotated"));
+
+    // The sender: unknown, then known by this inbox only.
+    let who = ProviderIdentity { external_id: "15550001111".into(), name: Some("Ann".into()), phone: None };
+    assert_eq!(store.identity_contact(w.ws, wa.id, &who.external_id).await.expect("read"), None);
+    let ann = store.contact_for_identity(w.ws, wa.id, who.clone(), at(1)).await.expect("created");
+    assert_eq!(store.identity_contact(w.ws, wa.id, &who.external_id).await.expect("read"), Some(ann.clone()));
+    assert_eq!(store.contact_for_identity(w.ws, wa.id, who.clone(), at(2)).await.expect("known"), ann);
+    assert_eq!(store.identity_contact(w.ws, w.inbox, &who.external_id).await.expect("read"), None, "another inbox");
+    assert_eq!(store.identity_contact(other.ws, wa.id, &who.external_id).await.expect("read"), None, "another workspace");
+
+    // A stored dedup key is seen in its workspace only.
+    let m = InboundMessage { inbox_id: wa.id, contact_id: ann.id, content: "hi".into(), echo_id: None, dedup_key: Some("wa:1:wamid.A".into()), attachment_ids: Vec::new() };
+    assert!(!store.dedup_key_seen(w.ws, "wa:1:wamid.A").await.expect("read"));
+    store.receive_message(w.ws, m, at(3)).await.expect("stored");
+    assert!(store.dedup_key_seen(w.ws, "wa:1:wamid.A").await.expect("read"));
+    assert!(!store.dedup_key_seen(other.ws, "wa:1:wamid.A").await.expect("read"));
 }
