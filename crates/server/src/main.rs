@@ -167,8 +167,17 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| "expected admin, supervisor or agent".to_owned())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[global_allocator]
+static ALLOCATOR: switchboard_alloc::Allocator = switchboard_alloc::Allocator;
+
+fn main() -> anyhow::Result<()> {
+    // Already applied by the allocator crate's constructor before `main`;
+    // the call also keeps that crate's object (and constructor) linked in.
+    switchboard_alloc::tune();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::INFO)
