@@ -8,6 +8,13 @@
 //! that most could not see it: with 1,000 agents in 100 teams that was most
 //! of the server's CPU (docs/BENCHMARKS.md, routing).
 //!
+//! Events already waiting on the bus are handled together (up to
+//! `BATCH`): each socket gets the frames of the batch it may see as one
+//! delivery, so it wakes once and writes them with one flush (one write
+//! call) instead of one per frame. A customer's message is two or three
+//! events (message, conversation, maybe its creation), so a broadcast to
+//! 20,000 sockets is 20,000 wake-ups and writes, not 60,000.
+//!
 //! What a socket must act on rather than forward — its user's credentials
 //! revoked, its user's memberships changed, frames it missed — is kept as
 //! flags on the subscriber, so it is never lost to a full queue: the queue
@@ -32,6 +39,12 @@ use tokio::sync::mpsc;
 /// burst of 2,000 messages/s made agent sockets resync.
 const QUEUE: usize = 4096;
 
+/// Most bus events handled as one batch.
+const BATCH: usize = 64;
+
+/// The frames of one batch that one socket may see, in bus order.
+pub type Frames = Vec<Utf8Bytes>;
+
 /// The node's socket registry; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Fanout {
@@ -49,7 +62,7 @@ struct Subscriber {
     id: u64,
     user: UserId,
     viewers: Mutex<HashMap<WorkspaceId, Viewer>>,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Frames>,
     /// A frame was dropped (full queue, or the reader fell behind the bus).
     lagged: AtomicBool,
     credentials_changed: AtomicBool,
@@ -61,7 +74,8 @@ struct Subscriber {
 /// What a socket gets next.
 #[derive(Debug, PartialEq)]
 pub enum Delivery {
-    Frame(Utf8Bytes),
+    /// One or more frames, to be written with one flush.
+    Frames(Frames),
     /// Frames were missed: tell the client to refetch.
     Resync,
     /// The user's credentials may have been revoked: check them.
@@ -73,7 +87,7 @@ pub enum Delivery {
 /// One socket's registration; unregisters when dropped.
 pub struct Subscription {
     sub: Arc<Subscriber>,
-    rx: mpsc::Receiver<Utf8Bytes>,
+    rx: mpsc::Receiver<Frames>,
     inner: Arc<Inner>,
 }
 
@@ -109,24 +123,45 @@ impl Fanout {
     }
 
     /// Queues the event's frame on every socket that may see it.
+    #[cfg(test)]
     fn deliver(&self, e: &Event) {
+        self.deliver_all(std::slice::from_ref(e));
+    }
+
+    /// Queues on every socket the frames of `events` it may see, as one
+    /// delivery; each event is serialized at most once.
+    fn deliver_all<E: std::borrow::Borrow<Event>>(&self, events: &[E]) {
         let Ok(map) = self.inner.by_workspace.read() else { return };
-        let Some(subs) = map.get(&e.workspace_id) else { return };
-        match e.payload {
-            EventPayload::CredentialsRevoked { user_id } => return flag(subs, user_id, |s| &s.credentials_changed),
-            EventPayload::MembershipChanged { user_id } => return flag(subs, user_id, |s| &s.membership_changed),
-            _ => {}
-        }
-        let mut frame: Option<Option<Utf8Bytes>> = None;
-        for sub in subs {
-            let sees = sub.viewers.lock().is_ok_and(|v| v.get(&e.workspace_id).is_some_and(|viewer| crate::routes::realtime::agent_sees(viewer, e)));
-            if !sees {
-                continue;
+        let mut frames: Vec<Option<Option<Utf8Bytes>>> = vec![None; events.len()];
+        let mut workspaces: Vec<WorkspaceId> = Vec::new();
+        for e in events.iter().map(|e| e.borrow()) {
+            let Some(subs) = map.get(&e.workspace_id) else { continue };
+            match e.payload {
+                EventPayload::CredentialsRevoked { user_id } => flag(subs, user_id, |s| &s.credentials_changed),
+                EventPayload::MembershipChanged { user_id } => flag(subs, user_id, |s| &s.membership_changed),
+                _ if !workspaces.contains(&e.workspace_id) => workspaces.push(e.workspace_id),
+                _ => {}
             }
-            let Some(out) = frame.get_or_insert_with(|| crate::routes::realtime::frame_json(e).map(Utf8Bytes::from)) else { return };
-            if sub.tx.try_send(out.clone()).is_err() {
-                sub.lagged.store(true, Ordering::Relaxed);
-                sub.flagged.notify_one();
+        }
+        for ws in workspaces {
+            let Some(subs) = map.get(&ws) else { continue };
+            for sub in subs {
+                let Ok(viewers) = sub.viewers.lock() else { continue };
+                let Some(viewer) = viewers.get(&ws) else { continue };
+                let mut out: Frames = Vec::new();
+                for (i, e) in events.iter().map(|e| e.borrow()).enumerate() {
+                    if e.workspace_id != ws || !crate::routes::realtime::agent_sees(viewer, e) {
+                        continue;
+                    }
+                    if let Some(frame) = frames[i].get_or_insert_with(|| crate::routes::realtime::frame_json(e).map(Utf8Bytes::from)) {
+                        out.push(frame.clone());
+                    }
+                }
+                drop(viewers);
+                if !out.is_empty() && sub.tx.try_send(out).is_err() {
+                    sub.lagged.store(true, Ordering::Relaxed);
+                    sub.flagged.notify_one();
+                }
             }
         }
     }
@@ -149,16 +184,29 @@ fn flag(subs: &[Arc<Subscriber>], user: UserId, which: impl Fn(&Subscriber) -> &
 }
 
 async fn run(fanout: Fanout, bus: Bus) {
+    use tokio::sync::broadcast::error::TryRecvError;
     let mut events = bus.subscribe();
+    let mut batch: Vec<Arc<Event>> = Vec::with_capacity(BATCH);
+    let lagged = |n: u64| {
+        tracing::warn!(missed = n, "socket delivery fell behind the bus; clients resync");
+        fanout.all_lagged();
+    };
     loop {
         match events.recv().await {
-            Ok(e) => fanout.deliver(&e),
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "socket delivery fell behind the bus; clients resync");
-                fanout.all_lagged();
-            }
+            Ok(e) => batch.push(e),
+            Err(RecvError::Lagged(n)) => lagged(n),
             Err(RecvError::Closed) => return,
         }
+        // Whatever else is already waiting goes in the same batch.
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(TryRecvError::Lagged(n)) => lagged(n),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        fanout.deliver_all(&batch);
+        batch.clear();
     }
 }
 
@@ -173,7 +221,7 @@ impl Subscription {
             tokio::select! {
                 biased;
                 _ = self.sub.flagged.notified() => continue,
-                frame = self.rx.recv() => return frame.map(Delivery::Frame),
+                frames = self.rx.recv() => return frames.map(Delivery::Frames),
             }
         }
     }
@@ -252,8 +300,8 @@ mod tests {
 
     fn queued(s: &mut Subscription) -> usize {
         let mut n = 0;
-        while s.rx.try_recv().is_ok() {
-            n += 1;
+        while let Ok(frames) = s.rx.try_recv() {
+            n += frames.len();
         }
         n
     }
@@ -285,8 +333,8 @@ mod tests {
         hub.deliver(&scoped(1, Some(1)));
         assert_eq!(ann.recv().await, Some(Delivery::CredentialsChanged));
         assert_eq!(ann.recv().await, Some(Delivery::MembershipChanged));
-        assert!(matches!(ann.recv().await, Some(Delivery::Frame(_))));
-        assert!(matches!(bob.recv().await, Some(Delivery::Frame(_))), "bob got the frame and no flag");
+        assert!(matches!(ann.recv().await, Some(Delivery::Frames(_))));
+        assert!(matches!(bob.recv().await, Some(Delivery::Frames(_))), "bob got the frame and no flag");
         assert!(bob.take_flag().is_none());
         // New viewers take effect on the next event.
         ann.set_viewers(viewer(1, 1, Role::Agent, &[2]));
@@ -304,6 +352,30 @@ mod tests {
         assert_eq!(slow.recv().await, Some(Delivery::Resync));
         assert_eq!(queued(&mut slow), QUEUE);
         assert!(slow.take_flag().is_none(), "one resync, not one per dropped frame");
+    }
+
+    #[test]
+    fn a_batch_is_one_delivery_per_socket_of_the_frames_it_may_see_in_order() {
+        let hub = Fanout::default();
+        let mut team1 = hub.register(UserId(1), viewer(1, 1, Role::Agent, &[1]));
+        let mut boss = hub.register(UserId(3), viewer(1, 3, Role::Supervisor, &[]));
+        let mut elsewhere = hub.register(UserId(4), viewer(2, 4, Role::Admin, &[]));
+        let mut typing = |conversation: i64, team: Option<i64>, ws: i64| {
+            let mut e = scoped(ws, team);
+            if let EventPayload::Typing(t) = &mut e.payload {
+                t.conversation_id = ConversationId(conversation);
+            }
+            e
+        };
+        let batch = [typing(1, Some(1), 1), typing(2, Some(2), 1), team_event(1, None), typing(3, None, 2), typing(4, None, 1)];
+        hub.deliver_all(&batch);
+        let ids = |d: Frames| -> Vec<i64> {
+            d.iter().map(|f| serde_json::from_str::<serde_json::Value>(f).ok().and_then(|v| v["data"]["conversation_id"].as_i64()).unwrap_or(-1)).collect()
+        };
+        assert_eq!(team1.rx.try_recv().map(ids), Ok(vec![1, 4]), "its team's and the pool's, in order");
+        assert_eq!(boss.rx.try_recv().map(ids), Ok(vec![1, 2, 4]));
+        assert_eq!(elsewhere.rx.try_recv().map(ids), Ok(vec![3]));
+        assert_eq!((queued(&mut team1), queued(&mut boss), queued(&mut elsewhere)), (0, 0, 0), "one delivery each");
     }
 
     #[test]

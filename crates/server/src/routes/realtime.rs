@@ -8,6 +8,7 @@ use crate::state::AppState;
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -45,10 +46,14 @@ pub async fn socket(
 
 /// Socket buffers sized for what flows here (small JSON frames) rather
 /// than tungstenite's 128 KiB read and write buffers per socket, which
-/// would cap 20,000 agents' sockets at gigabytes.
+/// would cap 20,000 agents' sockets at gigabytes. Frames fed without a
+/// flush (a batch from the fan-out) collect in the write buffer up to
+/// `WRITE_BUFFER` bytes, so a batch is one write call.
 pub fn lean(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    upgrade.max_message_size(64 * 1024).read_buffer_size(4 * 1024).write_buffer_size(0)
+    upgrade.max_message_size(64 * 1024).read_buffer_size(4 * 1024).write_buffer_size(WRITE_BUFFER)
 }
+
+const WRITE_BUFFER: usize = 8 * 1024;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -98,6 +103,11 @@ async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<
     st.metrics.ws_agent_connections.fetch_add(1, Ordering::Relaxed);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
     let mut stopping = st.shutdown.clone();
+    // Made once: every socket waits on the one shutdown channel, and a
+    // waiter made per loop turn would take that channel's lock twice per
+    // frame, from every socket (measured: contention at 20,000 sockets).
+    let shutdown = stopping.changed();
+    tokio::pin!(shutdown);
     let hello = serde_json::json!({"type": "ready", "data": {"user_id": user.id, "workspaces": workspaces}});
     if ws.send(WsMessage::Text(hello.to_string().into())).await.is_err() {
         st.metrics.ws_agent_connections.fetch_sub(1, Ordering::Relaxed);
@@ -125,7 +135,15 @@ async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<
             }
             next = feed.recv() => {
                 let out = match next {
-                    Some(Delivery::Frame(frame)) => frame,
+                    Some(Delivery::Frames(frames)) => {
+                        // One flush, so one write call, for the whole batch.
+                        let mut written = true;
+                        for frame in frames {
+                            if ws.feed(WsMessage::Text(frame)).await.is_err() { written = false; break }
+                        }
+                        if !written || ws.flush().await.is_err() { break }
+                        continue;
+                    }
                     // Missed events: the client refetches its lists.
                     Some(Delivery::Resync) => Utf8Bytes::from_static(r#"{"type":"resync"}"#),
                     Some(Delivery::CredentialsChanged) => {
@@ -141,7 +159,7 @@ async fn agent_socket(st: AppState, user: User, authed: Authed, workspaces: Vec<
                 };
                 if ws.send(WsMessage::Text(out)).await.is_err() { break }
             }
-            _ = stopping.changed() => {
+            _ = &mut shutdown => {
                 let _ = ws.send(WsMessage::Close(None)).await;
                 break;
             }
