@@ -1,4 +1,5 @@
-//! Hands bus events to the agents' sockets of this node.
+//! Hands bus events to the agents' and the web chat visitors' sockets of
+//! this node.
 //!
 //! One task reads the bus; for each event it finds the sockets of the
 //! event's workspace whose viewer may see it (`agent_sees`), serializes the
@@ -15,6 +16,11 @@
 //! events (message, conversation, maybe its creation), so a broadcast to
 //! 20,000 sockets is 20,000 wake-ups and writes, not 60,000.
 //!
+//! Visitors' sockets are registered by their contact: an event reaches only
+//! the sockets of the customer its conversation belongs to (the widget then
+//! picks what a customer may see), so a website with thousands of open chat
+//! windows does not wake them all for every event.
+//!
 //! What a socket must act on rather than forward — its user's credentials
 //! revoked, its user's memberships changed, frames it missed — is kept as
 //! flags on the subscriber, so it is never lost to a full queue: the queue
@@ -29,7 +35,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use switchboard_bus::Bus;
 use switchboard_core::access::Viewer;
 use switchboard_core::events::{Event, EventPayload};
-use switchboard_core::{UserId, WorkspaceId};
+use switchboard_core::{ContactId, UserId, WorkspaceId};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
@@ -54,8 +60,35 @@ pub struct Fanout {
 #[derive(Default)]
 struct Inner {
     by_workspace: RwLock<HashMap<WorkspaceId, Vec<Arc<Subscriber>>>>,
+    visitors: RwLock<HashMap<(WorkspaceId, ContactId), Vec<Arc<VisitorSubscriber>>>>,
     next_id: AtomicU64,
     started: OnceLock<()>,
+}
+
+/// A web chat visitor's socket: the events of its contact's conversations.
+struct VisitorSubscriber {
+    id: u64,
+    tx: mpsc::Sender<Arc<Event>>,
+    lagged: AtomicBool,
+    flagged: tokio::sync::Notify,
+}
+
+/// What a visitor's socket gets next.
+#[derive(Debug, PartialEq)]
+pub enum VisitorDelivery {
+    /// An event of one of the visitor's conversations (the socket decides
+    /// what of it the customer sees).
+    Event(Arc<Event>),
+    /// Events were missed: the widget refetches its thread.
+    Resync,
+}
+
+/// A visitor socket's registration; unregisters when dropped.
+pub struct VisitorSubscription {
+    sub: Arc<VisitorSubscriber>,
+    key: (WorkspaceId, ContactId),
+    rx: mpsc::Receiver<Arc<Event>>,
+    inner: Arc<Inner>,
 }
 
 struct Subscriber {
@@ -101,6 +134,28 @@ impl Fanout {
         self.register(user, viewers)
     }
 
+    /// Registers a web chat visitor's socket for its contact's events.
+    pub fn subscribe_visitor(&self, bus: &Bus, ws: WorkspaceId, contact: ContactId) -> VisitorSubscription {
+        if self.inner.started.set(()).is_ok() {
+            tokio::spawn(run(self.clone(), bus.clone()));
+        }
+        self.register_visitor(ws, contact)
+    }
+
+    fn register_visitor(&self, ws: WorkspaceId, contact: ContactId) -> VisitorSubscription {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let sub = Arc::new(VisitorSubscriber {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            tx,
+            lagged: AtomicBool::new(false),
+            flagged: tokio::sync::Notify::new(),
+        });
+        if let Ok(mut map) = self.inner.visitors.write() {
+            map.entry((ws, contact)).or_default().push(sub.clone());
+        }
+        VisitorSubscription { sub, key: (ws, contact), rx, inner: self.inner.clone() }
+    }
+
     fn register(&self, user: UserId, viewers: HashMap<WorkspaceId, Viewer>) -> Subscription {
         let (tx, rx) = mpsc::channel(QUEUE);
         let workspaces: Vec<WorkspaceId> = viewers.keys().copied().collect();
@@ -125,16 +180,18 @@ impl Fanout {
     /// Queues the event's frame on every socket that may see it.
     #[cfg(test)]
     fn deliver(&self, e: &Event) {
-        self.deliver_all(std::slice::from_ref(e));
+        self.deliver_all(&[Arc::new(e.clone())]);
     }
 
-    /// Queues on every socket the frames of `events` it may see, as one
-    /// delivery; each event is serialized at most once.
-    fn deliver_all<E: std::borrow::Borrow<Event>>(&self, events: &[E]) {
+    /// Queues on every agent socket the frames of `events` it may see, as
+    /// one delivery (each event serialized at most once), and each event of
+    /// a conversation on its customer's visitor sockets.
+    fn deliver_all(&self, events: &[Arc<Event>]) {
+        self.deliver_to_visitors(events);
         let Ok(map) = self.inner.by_workspace.read() else { return };
         let mut frames: Vec<Option<Option<Utf8Bytes>>> = vec![None; events.len()];
         let mut workspaces: Vec<WorkspaceId> = Vec::new();
-        for e in events.iter().map(|e| e.borrow()) {
+        for e in events.iter().map(|e| &**e) {
             let Some(subs) = map.get(&e.workspace_id) else { continue };
             match e.payload {
                 EventPayload::CredentialsRevoked { user_id } => flag(subs, user_id, |s| &s.credentials_changed),
@@ -149,7 +206,7 @@ impl Fanout {
                 let Ok(viewers) = sub.viewers.lock() else { continue };
                 let Some(viewer) = viewers.get(&ws) else { continue };
                 let mut out: Frames = Vec::new();
-                for (i, e) in events.iter().map(|e| e.borrow()).enumerate() {
+                for (i, e) in events.iter().map(|e| &**e).enumerate() {
                     if e.workspace_id != ws || !crate::routes::realtime::agent_sees(viewer, e) {
                         continue;
                     }
@@ -166,12 +223,36 @@ impl Fanout {
         }
     }
 
+    fn deliver_to_visitors(&self, events: &[Arc<Event>]) {
+        let Ok(map) = self.inner.visitors.read() else { return };
+        if map.is_empty() {
+            return;
+        }
+        for e in events {
+            let Some(scope) = &e.scope else { continue };
+            let Some(subs) = map.get(&(e.workspace_id, scope.contact_id)) else { continue };
+            for sub in subs {
+                if sub.tx.try_send(e.clone()).is_err() {
+                    sub.lagged.store(true, Ordering::Relaxed);
+                    sub.flagged.notify_one();
+                }
+            }
+        }
+    }
+
     /// Every socket missed events (the delivery task fell behind the bus).
     fn all_lagged(&self) {
-        let Ok(map) = self.inner.by_workspace.read() else { return };
-        for sub in map.values().flatten() {
-            sub.lagged.store(true, Ordering::Relaxed);
-            sub.flagged.notify_one();
+        if let Ok(map) = self.inner.by_workspace.read() {
+            for sub in map.values().flatten() {
+                sub.lagged.store(true, Ordering::Relaxed);
+                sub.flagged.notify_one();
+            }
+        }
+        if let Ok(map) = self.inner.visitors.read() {
+            for sub in map.values().flatten() {
+                sub.lagged.store(true, Ordering::Relaxed);
+                sub.flagged.notify_one();
+            }
         }
     }
 }
@@ -251,6 +332,37 @@ impl Subscription {
 
     pub fn viewers(&self) -> HashMap<WorkspaceId, Viewer> {
         self.sub.viewers.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl VisitorSubscription {
+    /// The next event of the visitor's conversations, or a resync after
+    /// missed ones.
+    pub async fn recv(&mut self) -> Option<VisitorDelivery> {
+        loop {
+            if self.sub.lagged.swap(false, Ordering::Relaxed) {
+                return Some(VisitorDelivery::Resync);
+            }
+            tokio::select! {
+                biased;
+                _ = self.sub.flagged.notified() => continue,
+                event = self.rx.recv() => return event.map(VisitorDelivery::Event),
+            }
+        }
+    }
+}
+
+impl Drop for VisitorSubscription {
+    fn drop(&mut self) {
+        let id = self.sub.id;
+        if let Ok(mut map) = self.inner.visitors.write()
+            && let Some(subs) = map.get_mut(&self.key)
+        {
+            subs.retain(|s| s.id != id);
+            if subs.is_empty() {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -368,7 +480,7 @@ mod tests {
             e
         };
         let batch = [typing(1, Some(1), 1), typing(2, Some(2), 1), team_event(1, None), typing(3, None, 2), typing(4, None, 1)];
-        hub.deliver_all(&batch);
+        hub.deliver_all(&batch.map(Arc::new));
         let ids = |d: Frames| -> Vec<i64> {
             d.iter().map(|f| serde_json::from_str::<serde_json::Value>(f).ok().and_then(|v| v["data"]["conversation_id"].as_i64()).unwrap_or(-1)).collect()
         };
@@ -376,6 +488,35 @@ mod tests {
         assert_eq!(boss.rx.try_recv().map(ids), Ok(vec![1, 2, 4]));
         assert_eq!(elsewhere.rx.try_recv().map(ids), Ok(vec![3]));
         assert_eq!((queued(&mut team1), queued(&mut boss), queued(&mut elsewhere)), (0, 0, 0), "one delivery each");
+    }
+
+    #[tokio::test]
+    async fn a_visitor_socket_gets_only_its_contacts_events_and_is_forgotten_when_dropped() {
+        let hub = Fanout::default();
+        let for_contact = |ws: i64, contact: i64| {
+            let mut e = scoped(ws, None);
+            if let Some(scope) = &mut e.scope {
+                scope.contact_id = ContactId(contact);
+            }
+            e
+        };
+        let mut ann = hub.register_visitor(WorkspaceId(1), ContactId(7));
+        let mut bob = hub.register_visitor(WorkspaceId(1), ContactId(8));
+        hub.deliver_all(&[Arc::new(for_contact(1, 7)), Arc::new(for_contact(1, 8)), Arc::new(for_contact(2, 7)), Arc::new(team_event(1, None))]);
+        match ann.recv().await {
+            Some(VisitorDelivery::Event(e)) => assert_eq!((e.workspace_id, e.scope.map(|s| s.contact_id)), (WorkspaceId(1), Some(ContactId(7)))),
+            other => panic!("expected ann's event, got {other:?}"),
+        }
+        assert!(ann.rx.try_recv().is_err(), "another workspace's contact 7 and another contact's events are not ann's");
+        assert!(matches!(bob.recv().await, Some(VisitorDelivery::Event(_))));
+        assert!(bob.rx.try_recv().is_err());
+        // A full queue turns into one resync.
+        for _ in 0..QUEUE + 5 {
+            hub.deliver(&for_contact(1, 7));
+        }
+        assert_eq!(ann.recv().await, Some(VisitorDelivery::Resync));
+        drop((ann, bob));
+        assert_eq!(hub.inner.visitors.read().map(|m| m.len()).unwrap_or(1), 0);
     }
 
     #[test]

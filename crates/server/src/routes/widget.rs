@@ -18,7 +18,7 @@ use switchboard_channels::webchat::{identity_matches, VisitorClaims};
 use switchboard_core::events::{Event, EventPayload, TypingChange};
 use switchboard_core::*;
 use switchboard_store::{ContactFields, InboundMessage, Received};
-use tokio::sync::broadcast::error::RecvError;
+use crate::fanout::VisitorDelivery;
 
 const HISTORY_LIMIT: i64 = 200;
 
@@ -226,7 +226,8 @@ fn error_frame(e: &ApiError) -> WsMessage {
 }
 
 async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
-    let mut events = st.bus.subscribe();
+    // Only this contact's events reach the socket (see fanout.rs).
+    let mut feed = st.fanout.subscribe_visitor(&st.bus, v.workspace_id, v.contact_id);
     st.metrics.ws_visitor_connections.fetch_add(1, Ordering::Relaxed);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(25));
     let mut stopping = st.shutdown.clone();
@@ -273,9 +274,9 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
                 if let Some(reply) = reply
                     && ws.send(reply).await.is_err() { break }
             }
-            event = events.recv() => {
-                match event {
-                    Ok(e) => {
+            next = feed.recv() => {
+                match next {
+                    Some(VisitorDelivery::Event(e)) => {
                         if let Some(out) = visitor_frame(&v, &e) {
                             if ws.send(out).await.is_err() { break }
                             // Handed to the visitor's browser: delivered.
@@ -292,10 +293,10 @@ async fn visitor_socket(st: AppState, v: VisitorClaims, mut ws: WebSocket) {
                             }
                         }
                     }
-                    Err(RecvError::Lagged(_)) => {
+                    Some(VisitorDelivery::Resync) => {
                         if ws.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() { break }
                     }
-                    Err(RecvError::Closed) => break,
+                    None => break,
                 }
             }
             _ = &mut shutdown => {
