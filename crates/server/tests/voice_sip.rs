@@ -1019,13 +1019,23 @@ async fn inbound_call_over_tcp_is_answered_by_an_agent() {
     let agent = alice_phone(&server, &voice).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let digits = NUMBER.trim_start_matches('+');
-    let caller = sipp(
-        sip_tcp,
-        free_udp_port().await,
-        free_media_port().await,
-        &["-sf", &scenario("caller.xml"), "-s", digits, "-d", "3000", "-t", "t1"],
-    );
-    let (caller_ok, caller_err) = caller.finish(60).await;
+    // SIPp over TCP binds its local port for TCP too: take one free on both,
+    // and try again if another test's connection took it meanwhile (it
+    // exits at once, before any call, so the agent's phone is still waiting).
+    let mut attempt = 0;
+    let (caller_ok, caller_err) = loop {
+        attempt += 1;
+        let caller = sipp(
+            sip_tcp,
+            free_udp_and_tcp_port().await,
+            free_media_port().await,
+            &["-sf", &scenario("caller.xml"), "-s", digits, "-d", "3000", "-t", "t1"],
+        );
+        let (ok, err) = caller.finish(60).await;
+        if ok || attempt == 3 || !err.contains("Address already in use") {
+            break (ok, err);
+        }
+    };
     let (agent_ok, agent_err) = agent.finish(15).await;
     assert!(caller_ok, "caller over TCP: {caller_err}");
     assert!(agent_ok, "agent phone: {agent_err}");
