@@ -16,9 +16,9 @@
 //! what these answer is what the sqlx reads answer; PostgreSQL runs those
 //! (`postgres.rs`). The store suite runs every one of them on both.
 
-use rusqlite::{OpenFlags, OptionalExtension, params};
+use rusqlite::{OpenFlags, params};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 use switchboard_core::automation::{AutomationRule, Trigger};
 use switchboard_core::*;
@@ -99,8 +99,8 @@ pub(crate) fn webhook_inbox(
     channel: Channel,
     id: InboxId,
 ) -> Result<Option<Inbox>> {
-    let sql = format!("{} WHERE id = $1 AND channel = $2", ops::INBOX_SELECT);
-    one(c, &sql, params![id.0, channel.as_str()], |r| {
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("{} WHERE id = $1 AND channel = $2", ops::INBOX_SELECT));
+    one(c, &SQL, params![id.0, channel.as_str()], |r| {
         ops::inbox_row(r)
     })
 }
@@ -111,8 +111,8 @@ pub(crate) fn get_inbox(
     ws: WorkspaceId,
     id: InboxId,
 ) -> Result<Option<Inbox>> {
-    let sql = format!("{} WHERE workspace_id = $1 AND id = $2", ops::INBOX_SELECT);
-    one(c, &sql, params![ws.0, id.0], |r| ops::inbox_row(r))
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("{} WHERE workspace_id = $1 AND id = $2", ops::INBOX_SELECT));
+    one(c, &SQL, params![ws.0, id.0], |r| ops::inbox_row(r))
 }
 
 /// `ops::identity_contact`, in one statement.
@@ -122,12 +122,14 @@ pub(crate) fn identity_contact(
     inbox: InboxId,
     external_id: &str,
 ) -> Result<Option<Contact>> {
-    let sql = format!(
-        "{} WHERE workspace_id = $1 AND id = (SELECT contact_id FROM contact_identities
-           WHERE workspace_id = $1 AND inbox_id = $2 AND external_id = $3)",
-        ops::CONTACT_SELECT
-    );
-    one(c, &sql, params![ws.0, inbox.0, external_id], |r| {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} WHERE workspace_id = $1 AND id = (SELECT contact_id FROM contact_identities
+               WHERE workspace_id = $1 AND inbox_id = $2 AND external_id = $3)",
+            ops::CONTACT_SELECT
+        )
+    });
+    one(c, &SQL, params![ws.0, inbox.0, external_id], |r| {
         ops::contact_row(r)
     })
 }
@@ -148,13 +150,7 @@ pub(crate) fn effective_business_hours(
     let sql = "SELECT COALESCE(
                  (SELECT config FROM team_business_hours WHERE workspace_id = $1 AND team_id = $2),
                  (SELECT config FROM business_hours WHERE workspace_id = $1))";
-    let found: Option<Option<String>> = c
-        .prepare_cached(sql)
-        .and_then(|mut s| {
-            s.query_row(params![ws.0, team.map(|t| t.0)], |r| r.get(0))
-                .optional()
-        })
-        .map_err(db)?;
+    let found = one(c, sql, params![ws.0, team.map(|t| t.0)], |r| r.get::<_, Option<String>>(0).map_err(db))?;
     Ok(found.flatten())
 }
 
@@ -164,11 +160,13 @@ pub(crate) fn rules_for_trigger(
     ws: WorkspaceId,
     trigger: Trigger,
 ) -> Result<Vec<AutomationRule>> {
-    let sql = format!(
-        "SELECT {} FROM automation_rules WHERE workspace_id = $1 AND trigger_kind = $2 AND enabled = $3 ORDER BY position, id",
-        ops::RULE_COLUMNS
-    );
-    let mut statement = c.prepare_cached(&sql).map_err(db)?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM automation_rules WHERE workspace_id = $1 AND trigger_kind = $2 AND enabled = $3 ORDER BY position, id",
+            ops::RULE_COLUMNS
+        )
+    });
+    let mut statement = c.prepare_cached(&SQL).map_err(db)?;
     let mut rows = statement
         .query(params![ws.0, trigger.as_str(), true])
         .map_err(db)?;
