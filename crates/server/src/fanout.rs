@@ -60,10 +60,13 @@ pub struct Fanout {
 #[derive(Default)]
 struct Inner {
     by_workspace: RwLock<HashMap<WorkspaceId, Vec<Arc<Subscriber>>>>,
-    visitors: RwLock<HashMap<(WorkspaceId, ContactId), Vec<Arc<VisitorSubscriber>>>>,
+    visitors: RwLock<VisitorsByContact>,
     next_id: AtomicU64,
     started: OnceLock<()>,
 }
+
+/// Visitors' sockets by the contact whose conversations they show.
+type VisitorsByContact = HashMap<(WorkspaceId, ContactId), Vec<Arc<VisitorSubscriber>>>;
 
 /// A web chat visitor's socket: the events of its contact's conversations.
 struct VisitorSubscriber {
@@ -128,18 +131,21 @@ impl Fanout {
     /// Registers a socket of `user` with a viewer per workspace; starts the
     /// node's delivery task on first use.
     pub fn subscribe(&self, bus: &Bus, user: UserId, viewers: HashMap<WorkspaceId, Viewer>) -> Subscription {
-        if self.inner.started.set(()).is_ok() {
-            tokio::spawn(run(self.clone(), bus.clone()));
-        }
+        self.start(bus);
         self.register(user, viewers)
     }
 
     /// Registers a web chat visitor's socket for its contact's events.
     pub fn subscribe_visitor(&self, bus: &Bus, ws: WorkspaceId, contact: ContactId) -> VisitorSubscription {
+        self.start(bus);
+        self.register_visitor(ws, contact)
+    }
+
+    /// Starts the node's delivery task, once.
+    fn start(&self, bus: &Bus) {
         if self.inner.started.set(()).is_ok() {
             tokio::spawn(run(self.clone(), bus.clone()));
         }
-        self.register_visitor(ws, contact)
     }
 
     fn register_visitor(&self, ws: WorkspaceId, contact: ContactId) -> VisitorSubscription {
